@@ -19,7 +19,7 @@
 namespace gantry {
 
 class Error {
-public:
+  public:
     // A failure that is not a syscall's: `what` says what went wrong.
     static Error msg(std::string what) { return Error(0, std::move(what)); }
     template <typename... Args>
@@ -48,7 +48,7 @@ public:
     // "ctx1: ctx2: message: strerror(code)".
     std::string str() const;
 
-private:
+  private:
     Error(int err, std::string message) : errno_(err), message_(std::move(message)) {}
 
     int errno_ = 0;
@@ -60,10 +60,14 @@ template <typename T>
 using Result = std::expected<T, Error>;
 using Status = std::expected<void, Error>;
 
-inline std::unexpected<Error> fail(Error e) { return std::unexpected<Error>(std::move(e)); }
+inline std::unexpected<Error> fail(Error e) {
+    return std::unexpected<Error>(std::move(e));
+}
 
 // Returns Status success; reads better than `return {};` in long functions.
-inline Status ok() { return {}; }
+inline Status ok() {
+    return {};
+}
 
 }  // namespace gantry
 
@@ -87,13 +91,12 @@ struct fmt::formatter<gantry::Error> : fmt::formatter<std::string_view> {
     })
 
 // GANTRY_TRY_CTX(expr, fmt, args...): as GANTRY_TRY, adding a context on error.
-#define GANTRY_TRY_CTX(expr, ...)                                             \
-    ({                                                                        \
-        auto gantry_try_r_ = (expr);                                          \
-        if (!gantry_try_r_) {                                                 \
-            return ::gantry::fail(std::move(gantry_try_r_)                    \
-                                      .error()                                \
-                                      .context(fmt::format(__VA_ARGS__)));    \
-        }                                                                     \
-        std::move(gantry_try_r_).value();                                     \
+#define GANTRY_TRY_CTX(expr, ...)                                                    \
+    ({                                                                               \
+        auto gantry_try_r_ = (expr);                                                 \
+        if (!gantry_try_r_) {                                                        \
+            return ::gantry::fail(                                                   \
+                std::move(gantry_try_r_).error().context(fmt::format(__VA_ARGS__))); \
+        }                                                                            \
+        std::move(gantry_try_r_).value();                                            \
     })

@@ -14,7 +14,7 @@
 namespace gantry {
 
 class Fd {
-public:
+  public:
     Fd() = default;
     explicit Fd(int fd) : fd_(fd) {}
     ~Fd() { reset(); }
@@ -45,7 +45,7 @@ public:
     // dup with O_CLOEXEC.
     Result<Fd> dup() const;
 
-private:
+  private:
     int fd_ = -1;
 };
 

@@ -13,7 +13,9 @@ struct Number {
     int frac_digits = 0;
 };
 
-bool is_digit(char c) { return c >= '0' && c <= '9'; }
+bool is_digit(char c) {
+    return c >= '0' && c <= '9';
+}
 
 // Parses [0-9]+(\.[0-9]+)? at the front of `s`, advancing it. Returns false on overflow or
 // when there is no digit.
@@ -92,9 +94,11 @@ Result<Duration> parse_duration(std::string_view text) {
         bool overflow = false;
         if (!take_number(s, n, overflow)) {
             if (overflow) {
-                return fail(Error::msg("\"{}\" is too long: the largest duration is about 292 years", text));
+                return fail(Error::msg(
+                    "\"{}\" is too long: the largest duration is about 292 years", text));
             }
-            return fail(Error::msg("\"{}\" is not a duration: expected a number at \"{}\"; {}", text, s, kHint));
+            return fail(Error::msg("\"{}\" is not a duration: expected a number at \"{}\"; {}",
+                                   text, s, kHint));
         }
         size_t u = 0;
         while (u < s.size() && !is_digit(s[u]) && s[u] != '.') {
@@ -118,12 +122,15 @@ Result<Duration> parse_duration(std::string_view text) {
         } else if (unit.empty()) {
             return fail(Error::msg("\"{}\" has no unit: {}", text, kHint));
         } else {
-            return fail(Error::msg("\"{}\" has an unknown unit \"{}\": use ns, us, ms, s, m or h", text, unit));
+            return fail(Error::msg("\"{}\" has an unknown unit \"{}\": use ns, us, ms, s, m or h",
+                                   text, unit));
         }
         uint64_t part;
         bool inexact;
-        if (!scale(n, ns, part, inexact) || total > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) - part) {
-            return fail(Error::msg("\"{}\" is too long: the largest duration is about 292 years", text));
+        if (!scale(n, ns, part, inexact) ||
+            total > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()) - part) {
+            return fail(
+                Error::msg("\"{}\" is too long: the largest duration is about 292 years", text));
         }
         total += part;
     }
@@ -202,7 +209,9 @@ Result<uint64_t> parse_size(std::string_view text) {
         bool ok_suffix = idx != std::string_view::npos &&
                          (rest.empty() || (idx > 0 && (rest == "b" || rest == "ib")));
         if (!ok_suffix) {
-            return fail(Error::msg("\"{}\" has an unknown unit \"{}\": use b, k, m, g, t or p (powers of 1024)", text, s));
+            return fail(Error::msg(
+                "\"{}\" has an unknown unit \"{}\": use b, k, m, g, t or p (powers of 1024)", text,
+                s));
         }
         for (size_t i = 0; i < idx; ++i) {
             mult *= 1024;

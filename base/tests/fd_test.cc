@@ -9,7 +9,9 @@
 namespace gantry {
 namespace {
 
-bool fd_is_open(int fd) { return ::fcntl(fd, F_GETFD) >= 0; }
+bool fd_is_open(int fd) {
+    return ::fcntl(fd, F_GETFD) >= 0;
+}
 
 TEST(Fd, ClosesOnDestruction) {
     int raw;

@@ -19,10 +19,14 @@ TEST(Duration, ParsesGoSyntax) {
 }
 
 TEST(Duration, ExactErrors) {
-    EXPECT_EQ(parse_duration("10").error().str(), "\"10\" has no unit: write it like 30s, 1m30s, 100ms or 2h");
-    EXPECT_EQ(parse_duration("5x").error().str(), "\"5x\" has an unknown unit \"x\": use ns, us, ms, s, m or h");
-    EXPECT_EQ(parse_duration("-1s").error().str(), "\"-1s\" is negative: a duration must be 0 or more");
-    EXPECT_EQ(parse_duration("").error().str(), "empty duration: write it like 30s, 1m30s, 100ms or 2h");
+    EXPECT_EQ(parse_duration("10").error().str(),
+              "\"10\" has no unit: write it like 30s, 1m30s, 100ms or 2h");
+    EXPECT_EQ(parse_duration("5x").error().str(),
+              "\"5x\" has an unknown unit \"x\": use ns, us, ms, s, m or h");
+    EXPECT_EQ(parse_duration("-1s").error().str(),
+              "\"-1s\" is negative: a duration must be 0 or more");
+    EXPECT_EQ(parse_duration("").error().str(),
+              "empty duration: write it like 30s, 1m30s, 100ms or 2h");
     EXPECT_FALSE(parse_duration("s"));
     EXPECT_FALSE(parse_duration("1.s"));
     EXPECT_FALSE(parse_duration("1s "));
@@ -30,7 +34,8 @@ TEST(Duration, ExactErrors) {
 
 TEST(Duration, Overflow) {
     EXPECT_TRUE(parse_duration("2562047h"));
-    EXPECT_EQ(parse_duration("2562048h").error().str(), "\"2562048h\" is too long: the largest duration is about 292 years");
+    EXPECT_EQ(parse_duration("2562048h").error().str(),
+              "\"2562048h\" is too long: the largest duration is about 292 years");
     EXPECT_FALSE(parse_duration("99999999999999999999999s"));
     EXPECT_FALSE(parse_duration("2562047h2562047h"));
 }
@@ -56,7 +61,8 @@ TEST(Size, ParsesDockerUnits) {
 }
 
 TEST(Size, ExactErrors) {
-    EXPECT_EQ(parse_size("64X").error().str(), "\"64X\" has an unknown unit \"X\": use b, k, m, g, t or p (powers of 1024)");
+    EXPECT_EQ(parse_size("64X").error().str(),
+              "\"64X\" has an unknown unit \"X\": use b, k, m, g, t or p (powers of 1024)");
     EXPECT_EQ(parse_size("-1M").error().str(), "\"-1M\" is negative: a size must be 0 or more");
     EXPECT_EQ(parse_size("1.3b").error().str(), "\"1.3b\" is not a whole number of bytes");
     EXPECT_FALSE(parse_size("M"));
@@ -67,7 +73,8 @@ TEST(Size, ExactErrors) {
 TEST(Size, Overflow) {
     EXPECT_TRUE(parse_size("7E") ? false : true);  // 'E' is not a unit
     EXPECT_EQ(*parse_size("8191p"), 8191ull << 50);
-    EXPECT_EQ(parse_size("8192p").error().str(), "\"8192p\" is too large: the largest size is 8EiB");
+    EXPECT_EQ(parse_size("8192p").error().str(),
+              "\"8192p\" is too large: the largest size is 8EiB");
     EXPECT_FALSE(parse_size("18446744073709551616"));
     EXPECT_FALSE(parse_size("9223372036854775808"));
     EXPECT_EQ(*parse_size("9223372036854775807"), 9223372036854775807ull);

@@ -1,0 +1,58 @@
+// PidFd: a process held by a pidfd (systemd's PidRef). Signals and waits go through the
+// pidfd, never a bare pid, so a recycled pid can never be hit by mistake.
+#pragma once
+
+#include <sys/types.h>
+
+#include <optional>
+#include <string>
+
+#include "base/error.h"
+#include "base/fd.h"
+
+namespace gantry {
+
+// How a process ended.
+struct ExitStatus {
+    enum class Kind { Exited, Killed, Dumped };
+    Kind kind = Kind::Exited;
+    int code = 0;    // exit code when Exited
+    int signal = 0;  // signal number when Killed or Dumped
+
+    bool success() const { return kind == Kind::Exited && code == 0; }
+    // "exited with code 3", "killed by SIGKILL", "dumped core on SIGSEGV".
+    std::string str() const;
+    // From waitid's siginfo (si_code / si_status).
+    static ExitStatus from_siginfo(int code, int status);
+};
+
+class PidFd {
+  public:
+    PidFd() = default;
+    PidFd(Fd fd, pid_t pid) : fd_(std::move(fd)), pid_(pid) {}
+
+    // pidfd_open(2) for an existing process.
+    static Result<PidFd> open(pid_t pid);
+
+    // Forks through clone3(CLONE_PIDFD). In the parent returns the child's PidFd; in the
+    // child returns std::nullopt. `extra_flags` may add namespace flags (CLONE_NEWPID ...).
+    // The child of a multi-threaded parent may only call async-signal-safe functions.
+    static Result<std::optional<PidFd>> fork(uint64_t extra_flags = 0);
+
+    pid_t pid() const { return pid_; }
+    int fd() const { return fd_.get(); }
+    bool valid() const { return fd_.valid(); }
+
+    // pidfd_send_signal(2). ESRCH once the process has exited (even before it is reaped).
+    Status send_signal(int sig) const;
+    // Blocks until the process exits and reaps it; retries on EINTR.
+    Result<ExitStatus> wait() const;
+    // Reaps the process if it has exited, else returns std::nullopt at once.
+    Result<std::optional<ExitStatus>> try_wait() const;
+
+  private:
+    Fd fd_;
+    pid_t pid_ = -1;
+};
+
+}  // namespace gantry
