@@ -10,11 +10,12 @@
 #include <fmt/format.h>
 
 #include <cerrno>
-#include <expected>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
+
+#include "base/expected.h"
 
 namespace gantry {
 
@@ -57,11 +58,13 @@ class Error {
 };
 
 template <typename T>
-using Result = std::expected<T, Error>;
-using Status = std::expected<void, Error>;
+using Result = Expected<T, Error>;
+using Status = Expected<void, Error>;
 
-inline std::unexpected<Error> fail(Error e) {
-    return std::unexpected<Error>(std::move(e));
+// The error branch of a Result: `return fail(Error::sys("open"));`. Use this, never
+// std::unexpected directly, so code also builds where base/expected.h falls back.
+inline Unexpected<Error> fail(Error e) {
+    return Unexpected<Error>(std::move(e));
 }
 
 // Returns Status success; reads better than `return {};` in long functions.
