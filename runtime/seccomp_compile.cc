@@ -27,8 +27,12 @@ namespace {
 struct RecentSyscall {
     std::string_view name;
     int nr;
+    bool x86_64_only = false;
 };
-constexpr std::array<RecentSyscall, 46> kRecentSyscalls = {{
+constexpr std::array<RecentSyscall, 47> kRecentSyscalls = {{
+    // Linux 6.11, x86_64 only: the kernel's uretprobe trampoline calls it inside the traced
+    // process, so denying it crashes any service someone attaches a uretprobe to.
+    {"uretprobe", 335, true},
     {"pidfd_send_signal", 424}, {"io_uring_setup", 425},     {"io_uring_enter", 426},
     {"io_uring_register", 427}, {"open_tree", 428},          {"move_mount", 429},
     {"fsopen", 430},            {"fsconfig", 431},           {"fsmount", 432},
@@ -47,13 +51,13 @@ constexpr std::array<RecentSyscall, 46> kRecentSyscalls = {{
     {"file_setattr", 469},
 }};
 
-int recent_syscall_number(std::string_view name) {
+const RecentSyscall* recent_syscall(std::string_view name) {
     for (const auto& s : kRecentSyscalls) {
         if (s.name == name) {
-            return s.nr;
+            return &s;
         }
     }
-    return -1;
+    return nullptr;
 }
 
 // Every name this libseccomp knows on the native arch (real numbers and its negative
@@ -190,9 +194,12 @@ Result<std::shared_ptr<const SeccompProgram>> compile_seccomp_spec(const Seccomp
     // no_new_privs is the runtime's own step (prctl), not a side effect of loading.
     (void)seccomp_attr_set(ctx.get(), SCMP_FLTATR_CTL_NNP, 0);
 
-    bool only_common_numbering = true;  // every arch numbers syscalls >= 424 identically
+    // Can syscalls unknown to this libseccomp be named by number? Only if every arch in the
+    // filter numbers them the same (>= 424: x86_64 and aarch64 do), or for x86_64-only
+    // syscalls, if the filter is x86_64 only.
     uint32_t native = seccomp_arch_native();
-    only_common_numbering = native == SCMP_ARCH_X86_64 || native == SCMP_ARCH_AARCH64;
+    bool only_common_numbering = native == SCMP_ARCH_X86_64 || native == SCMP_ARCH_AARCH64;
+    bool only_x86_64 = native == SCMP_ARCH_X86_64;
     for (const auto& name : spec.architectures) {
         uint32_t token = seccomp_arch_resolve_name(name.c_str());
         if (token == 0) {
@@ -201,6 +208,7 @@ Result<std::shared_ptr<const SeccompProgram>> compile_seccomp_spec(const Seccomp
         }
         only_common_numbering = only_common_numbering &&
                                 (token == SCMP_ARCH_X86_64 || token == SCMP_ARCH_AARCH64);
+        only_x86_64 = only_x86_64 && token == SCMP_ARCH_X86_64;
         int r = seccomp_arch_add(ctx.get(), token);
         if (r < 0 && r != -EEXIST) {  // the native arch is always present already
             return fail(Error::with_errno(-r, fmt::format("seccomp_arch_add {}", name)));
@@ -218,11 +226,12 @@ Result<std::shared_ptr<const SeccompProgram>> compile_seccomp_spec(const Seccomp
             const std::string& name = rule.names[i];
             int nr = seccomp_syscall_resolve_name(name.c_str());
             if (nr == __NR_SCMP_ERROR) {
-                int recent = recent_syscall_number(name);
-                if (recent >= 0 && only_common_numbering) {
-                    nr = recent;
+                const RecentSyscall* recent = recent_syscall(name);
+                if (recent != nullptr &&
+                    (recent->x86_64_only ? only_x86_64 : only_common_numbering)) {
+                    nr = recent->nr;
                     prog->added_by_number.push_back(name);
-                } else if (recent >= 0) {
+                } else if (recent != nullptr) {
                     prog->skipped.push_back(name);
                     log::warn("seccomp: syscall unknown to this libseccomp, rule skipped",
                               {{"syscall", name}, {"at", rule.path}});
