@@ -17,16 +17,46 @@ namespace {
 // Our own table rather than libcap's cap_to_name(): the names must not depend on the libcap
 // version of the build host, and the child must not call into a library at all.
 constexpr std::array<std::string_view, kLastKnownCap + 1> kCapNames = {
-    "CAP_CHOWN",           "CAP_DAC_OVERRIDE",   "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
-    "CAP_FSETID",          "CAP_KILL",           "CAP_SETGID",          "CAP_SETUID",
-    "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
-    "CAP_NET_ADMIN",       "CAP_NET_RAW",        "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
-    "CAP_SYS_MODULE",      "CAP_SYS_RAWIO",      "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
-    "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",      "CAP_SYS_BOOT",        "CAP_SYS_NICE",
-    "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",       "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
-    "CAP_LEASE",           "CAP_AUDIT_WRITE",    "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
-    "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",      "CAP_SYSLOG",          "CAP_WAKE_ALARM",
-    "CAP_BLOCK_SUSPEND",   "CAP_AUDIT_READ",     "CAP_PERFMON",         "CAP_BPF",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_DAC_READ_SEARCH",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_SETGID",
+    "CAP_SETUID",
+    "CAP_SETPCAP",
+    "CAP_LINUX_IMMUTABLE",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_NET_BROADCAST",
+    "CAP_NET_ADMIN",
+    "CAP_NET_RAW",
+    "CAP_IPC_LOCK",
+    "CAP_IPC_OWNER",
+    "CAP_SYS_MODULE",
+    "CAP_SYS_RAWIO",
+    "CAP_SYS_CHROOT",
+    "CAP_SYS_PTRACE",
+    "CAP_SYS_PACCT",
+    "CAP_SYS_ADMIN",
+    "CAP_SYS_BOOT",
+    "CAP_SYS_NICE",
+    "CAP_SYS_RESOURCE",
+    "CAP_SYS_TIME",
+    "CAP_SYS_TTY_CONFIG",
+    "CAP_MKNOD",
+    "CAP_LEASE",
+    "CAP_AUDIT_WRITE",
+    "CAP_AUDIT_CONTROL",
+    "CAP_SETFCAP",
+    "CAP_MAC_OVERRIDE",
+    "CAP_MAC_ADMIN",
+    "CAP_SYSLOG",
+    "CAP_WAKE_ALARM",
+    "CAP_BLOCK_SUSPEND",
+    "CAP_AUDIT_READ",
+    "CAP_PERFMON",
+    "CAP_BPF",
     "CAP_CHECKPOINT_RESTORE",
 };
 static_assert(CAP_CHECKPOINT_RESTORE == kLastKnownCap, "capability table out of date");
@@ -142,19 +172,20 @@ Result<CapSets> parse_capabilities(const nlohmann::json& j, std::string_view pat
         return sets;
     }
     if (!j.is_object()) {
-        return fail(Error::msg("{}: must be an object with bounding, effective, inheritable, "
-                               "permitted, ambient",
-                               path));
+        return fail(
+            Error::msg("{}: must be an object with bounding, effective, inheritable, "
+                       "permitted, ambient",
+                       path));
     }
     for (const auto& [key, value] : j.items()) {
         uint64_t* mask = set_by_name(sets, key);
         if (mask == nullptr) {
             std::string hint =
                 closest_match(key, std::vector<std::string>(kSetNames.begin(), kSetNames.end()));
-            return fail(Error::msg("{}.{}: unknown capability set (expected bounding, effective, "
-                                   "inheritable, permitted or ambient){}",
-                                   path, key,
-                                   hint.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", hint)));
+            return fail(Error::msg(
+                "{}.{}: unknown capability set (expected bounding, effective, "
+                "inheritable, permitted or ambient){}",
+                path, key, hint.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", hint)));
         }
         if (value.is_null()) {
             continue;
@@ -165,16 +196,16 @@ Result<CapSets> parse_capabilities(const nlohmann::json& j, std::string_view pat
         for (size_t i = 0; i < value.size(); ++i) {
             const auto& item = value[i];
             if (!item.is_string()) {
-                return fail(Error::msg("{}.{}[{}]: must be a string such as \"CAP_CHOWN\"", path,
-                                       key, i));
+                return fail(
+                    Error::msg("{}.{}[{}]: must be a string such as \"CAP_CHOWN\"", path, key, i));
             }
             const auto& name = item.get_ref<const std::string&>();
             int num = capability_number(name);
             if (num < 0) {
                 std::string hint = suggest_capability(name);
-                return fail(Error::msg(
-                    "{}.{}[{}]: unknown capability \"{}\"{}", path, key, i, name,
-                    hint.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", hint)));
+                return fail(
+                    Error::msg("{}.{}[{}]: unknown capability \"{}\"{}", path, key, i, name,
+                               hint.empty() ? "" : fmt::format(" (did you mean \"{}\"?)", hint)));
             }
             *mask |= uint64_t{1} << num;
         }

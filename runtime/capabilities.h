@@ -22,9 +22,8 @@
 // the new permitted set is also intersected with the old one (cap_bprm_creds_from_file).
 #pragma once
 
-#include <nlohmann/json_fwd.hpp>
-
 #include <cstdint>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>

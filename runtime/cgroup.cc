@@ -23,7 +23,7 @@ namespace {
 using nlohmann::json;
 
 // The controllers Gantry uses, in the kernel's own order (cgroup.controllers lists them so).
-constexpr std::array<std::string_view, 7> kControllers = {"cpuset", "cpu",  "io",  "memory",
+constexpr std::array<std::string_view, 7> kControllers = {"cpuset",  "cpu",  "io",  "memory",
                                                           "hugetlb", "pids", "rdma"};
 
 // A fresh cgroup already has these values, so writing them would only turn "no limit" into
@@ -120,25 +120,27 @@ Status Planner::memory(const json& m) {
         if (*swap == -1) {
             add("memory.swap.max", "max", at("memory.swap"));
         } else if (*swap < 0) {
-            return fail(Error::msg("{}: {} is negative (use -1 for unlimited)", at("memory.swap"),
-                                   *swap));
+            return fail(
+                Error::msg("{}: {} is negative (use -1 for unlimited)", at("memory.swap"), *swap));
         } else if (!max || *max == "max") {
             return fail(Error::msg("{}: needs {} too: OCI swap is the memory+swap total",
                                    at("memory.swap"), at("memory.limit")));
         } else {
             int64_t mem = std::stoll(*max);
             if (*swap < mem) {
-                return fail(Error::msg("{}: {} is below memory.limit {} (OCI swap is the "
-                                       "memory+swap total, so it must be at least the limit)",
-                                       at("memory.swap"), *swap, mem));
+                return fail(
+                    Error::msg("{}: {} is below memory.limit {} (OCI swap is the "
+                               "memory+swap total, so it must be at least the limit)",
+                               at("memory.swap"), *swap, mem));
             }
             add("memory.swap.max", fmt::to_string(*swap - mem), at("memory.swap"));
         }
     }
     for (const char* key : {"kernel", "kernelTCP"}) {
         if (m.contains(key) && !m[key].is_null()) {
-            warn(fmt::format("memory.{}", key), "ignored: cgroup v2 accounts kernel memory "
-                                                "inside memory.max");
+            warn(fmt::format("memory.{}", key),
+                 "ignored: cgroup v2 accounts kernel memory "
+                 "inside memory.max");
         }
     }
     if (m.contains("swappiness") && !m["swappiness"].is_null()) {
@@ -190,8 +192,8 @@ Status Planner::cpu(const json& c) {
             }
             q = fmt::to_string(*quota);
         } else if (quota && *quota < -1) {
-            return fail(Error::msg("{}: {} is negative (use -1 for unlimited)", at("cpu.quota"),
-                                   *quota));
+            return fail(
+                Error::msg("{}: {} is negative (use -1 for unlimited)", at("cpu.quota"), *quota));
         }
         add("cpu.max", fmt::format("{} {}", q, p), at(quota ? "cpu.quota" : "cpu.period"));
     }
@@ -342,8 +344,8 @@ Status Planner::unified(const json& u) {
             return fail(Error::msg("{}: must be a string", at(field)));
         }
         std::string controller = file.substr(0, dot);
-        writes_.push_back({file, value.get<std::string>(),
-                           controller == "cgroup" ? "" : controller, at(field)});
+        writes_.push_back(
+            {file, value.get<std::string>(), controller == "cgroup" ? "" : controller, at(field)});
     }
     return ok();
 }
@@ -357,9 +359,10 @@ Result<std::string> relative_cgroup_path(std::string_view cgroups_path, std::str
         return fmt::format("gantry/{}", id);
     }
     if (cgroups_path.find(':') != std::string_view::npos) {
-        return fail(Error::msg("{}: \"{}\" is a systemd slice:prefix:name path; gantry manages "
-                               "cgroupfs paths such as \"/gantry/web\"",
-                               path, cgroups_path));
+        return fail(
+            Error::msg("{}: \"{}\" is a systemd slice:prefix:name path; gantry manages "
+                       "cgroupfs paths such as \"/gantry/web\"",
+                       path, cgroups_path));
     }
     std::vector<std::string> parts;
     for (const auto& p : split(cgroups_path, '/')) {
@@ -367,8 +370,8 @@ Result<std::string> relative_cgroup_path(std::string_view cgroups_path, std::str
             continue;
         }
         if (p == "." || p == "..") {
-            return fail(Error::msg("{}: \"{}\" must not contain . or .. components", path,
-                                   cgroups_path));
+            return fail(
+                Error::msg("{}: \"{}\" must not contain . or .. components", path, cgroups_path));
         }
         parts.push_back(p);
     }
@@ -560,9 +563,9 @@ Result<std::string> host_cgroup_support_report(const std::string& mountinfo,
     HostCgroups host = detect_host_cgroups(mountinfo, cgroup_root);
     std::string out;
     if (host.v2_at_root) {
-        out += fmt::format("cgroup v2 is mounted at {}; controllers available: {}\n", cgroup_root,
-                           host.root_controllers.empty() ? "none"
-                                                         : join(host.root_controllers, " "));
+        out +=
+            fmt::format("cgroup v2 is mounted at {}; controllers available: {}\n", cgroup_root,
+                        host.root_controllers.empty() ? "none" : join(host.root_controllers, " "));
     } else {
         out += describe_missing_cgroup2(host, cgroup_root) + "\n";
     }
@@ -574,8 +577,9 @@ Result<std::string> host_cgroup_support_report(const std::string& mountinfo,
         if (host.v2_at_root && has(host.root_controllers, c)) {
             status = "enforceable";
         } else if (host.v2_at_root) {
-            status = "NOT enforceable: not in cgroup.controllers (kernel lacks it or a v1 "
-                     "hierarchy holds it)";
+            status =
+                "NOT enforceable: not in cgroup.controllers (kernel lacks it or a v1 "
+                "hierarchy holds it)";
         } else if (has(host.v1_controllers, c)) {
             status = "NOT enforceable: held by a cgroup v1 hierarchy (gantry is cgroup v2 only)";
         } else if (has(host.hybrid_controllers, c)) {
@@ -617,11 +621,11 @@ Result<Cgroup> Cgroup::create(const CgroupPlan& plan, const std::string& cgroup_
         }
         auto w = std::find_if(plan.writes.begin(), plan.writes.end(),
                               [&](const CgroupWrite& x) { return x.controller == c; });
-        return fail(Error::msg("cgroup v2 at {} does not offer the {} controller (available: "
-                               "{}); cannot enforce {} limit requested at {}",
-                               cgroup_root, c, trim(*available_text).empty() ? "none"
-                                                                            : trim(*available_text),
-                               c, w->source));
+        return fail(Error::msg(
+            "cgroup v2 at {} does not offer the {} controller (available: "
+            "{}); cannot enforce {} limit requested at {}",
+            cgroup_root, c, trim(*available_text).empty() ? "none" : trim(*available_text), c,
+            w->source));
     }
 
     // 2. mkdir each level and delegate the controllers down to it: a controller is usable in
@@ -653,9 +657,10 @@ Result<Cgroup> Cgroup::create(const CgroupPlan& plan, const std::string& cgroup_
         if (leaf) {
             auto procs = read_file(dir + "/cgroup.procs");
             if (procs && !trim(*procs).empty()) {
-                return fail(Error::msg("cgroup {} already exists and has processes in it ({}); "
-                                       "is another container using cgroupsPath {}?",
-                                       dir, trim(*procs), plan.relative_path));
+                return fail(
+                    Error::msg("cgroup {} already exists and has processes in it ({}); "
+                               "is another container using cgroupsPath {}?",
+                               dir, trim(*procs), plan.relative_path));
             }
         }
     }

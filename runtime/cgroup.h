@@ -14,7 +14,6 @@
 #include <sys/types.h>
 
 #include <nlohmann/json_fwd.hpp>
-
 #include <string>
 #include <string_view>
 #include <vector>
@@ -101,7 +100,7 @@ struct HostCgroups {
     std::vector<std::string> root_controllers;  // cgroup.controllers at cgroup_root
     std::string hybrid_mount;                   // a cgroup2 mounted elsewhere (".../unified")
     std::vector<std::string> hybrid_controllers;
-    std::vector<std::string> v1_controllers;    // controllers held by cgroup v1 hierarchies
+    std::vector<std::string> v1_controllers;  // controllers held by cgroup v1 hierarchies
 };
 HostCgroups detect_host_cgroups(const std::string& mountinfo, const std::string& cgroup_root);
 

@@ -55,11 +55,11 @@ constexpr std::array<std::pair<std::string_view, SeccompOp>, 7> kOps = {{
 }};
 
 constexpr std::array<std::string_view, 19> kArches = {
-    "SCMP_ARCH_X86",     "SCMP_ARCH_X86_64",      "SCMP_ARCH_X32",      "SCMP_ARCH_ARM",
-    "SCMP_ARCH_AARCH64", "SCMP_ARCH_MIPS",        "SCMP_ARCH_MIPS64",   "SCMP_ARCH_MIPS64N32",
-    "SCMP_ARCH_MIPSEL",  "SCMP_ARCH_MIPSEL64",    "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
-    "SCMP_ARCH_PPC64",   "SCMP_ARCH_PPC64LE",     "SCMP_ARCH_S390",     "SCMP_ARCH_S390X",
-    "SCMP_ARCH_PARISC",  "SCMP_ARCH_PARISC64",    "SCMP_ARCH_RISCV64",
+    "SCMP_ARCH_X86",     "SCMP_ARCH_X86_64",   "SCMP_ARCH_X32",         "SCMP_ARCH_ARM",
+    "SCMP_ARCH_AARCH64", "SCMP_ARCH_MIPS",     "SCMP_ARCH_MIPS64",      "SCMP_ARCH_MIPS64N32",
+    "SCMP_ARCH_MIPSEL",  "SCMP_ARCH_MIPSEL64", "SCMP_ARCH_MIPSEL64N32", "SCMP_ARCH_PPC",
+    "SCMP_ARCH_PPC64",   "SCMP_ARCH_PPC64LE",  "SCMP_ARCH_S390",        "SCMP_ARCH_S390X",
+    "SCMP_ARCH_PARISC",  "SCMP_ARCH_PARISC64", "SCMP_ARCH_RISCV64",
 };
 
 template <typename Range, typename Proj>
@@ -75,8 +75,7 @@ std::string did_you_mean(std::string_view word, const Range& range, Proj proj) {
 // Unknown keys: a near miss of a known key is an error (a typo silently ignored would weaken
 // the profile); anything else is ignored, so Docker-style extras ("comment", "includes")
 // and future OCI fields pass.
-Status check_keys(const json& obj, std::string_view path,
-                  const std::vector<std::string>& known) {
+Status check_keys(const json& obj, std::string_view path, const std::vector<std::string>& known) {
     for (const auto& [key, value] : obj.items()) {
         (void)value;
         bool found = false;
@@ -113,9 +112,10 @@ Result<uint32_t> parse_action(const json& j, const json* errno_ret, std::string_
     }
     const auto& name = j.get_ref<const std::string&>();
     if (name == "SCMP_ACT_NOTIFY") {
-        return fail(Error::msg("{}: SCMP_ACT_NOTIFY is not supported by gantry (no seccomp "
-                               "agent); use SCMP_ACT_ERRNO or SCMP_ACT_LOG",
-                               path));
+        return fail(
+            Error::msg("{}: SCMP_ACT_NOTIFY is not supported by gantry (no seccomp "
+                       "agent); use SCMP_ACT_ERRNO or SCMP_ACT_LOG",
+                       path));
     }
     for (const auto& a : kActions) {
         if (a.name != name) {
@@ -127,9 +127,10 @@ Result<uint32_t> parse_action(const json& j, const json* errno_ret, std::string_
             return a.value == SECCOMP_RET_ERRNO ? (a.value | EPERM) : a.value;
         }
         if (!takes_data) {
-            return fail(Error::msg("{}: only allowed with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, "
-                                   "not {}",
-                                   errno_path, name));
+            return fail(
+                Error::msg("{}: only allowed with SCMP_ACT_ERRNO or SCMP_ACT_TRACE, "
+                           "not {}",
+                           errno_path, name));
         }
         uint64_t v = GANTRY_TRY(get_u64(*errno_ret, errno_path));
         // MAX_ERRNO: the kernel clamps larger SECCOMP_RET_ERRNO data, which would surprise.
@@ -228,14 +229,14 @@ Result<SeccompSpec> parse_seccomp(const json& j, std::string_view path) {
         return fail(Error::msg("{}.defaultAction: required (e.g. \"SCMP_ACT_ERRNO\")", path));
     }
     const json* def_errno = j.contains("defaultErrnoRet") ? &j["defaultErrnoRet"] : nullptr;
-    spec.default_action =
-        GANTRY_TRY(parse_action(j["defaultAction"], def_errno,
-                                fmt::format("{}.defaultAction", path),
-                                fmt::format("{}.defaultErrnoRet", path)));
+    spec.default_action = GANTRY_TRY(parse_action(j["defaultAction"], def_errno,
+                                                  fmt::format("{}.defaultAction", path),
+                                                  fmt::format("{}.defaultErrnoRet", path)));
     if (j.contains("listenerPath") && !j["listenerPath"].is_null()) {
-        return fail(Error::msg("{}.listenerPath: seccomp user notification is not supported by "
-                               "gantry",
-                               path));
+        return fail(
+            Error::msg("{}.listenerPath: seccomp user notification is not supported by "
+                       "gantry",
+                       path));
     }
     if (j.contains("architectures") && !j["architectures"].is_null()) {
         const auto& arches = j["architectures"];
@@ -245,8 +246,8 @@ Result<SeccompSpec> parse_seccomp(const json& j, std::string_view path) {
         for (size_t i = 0; i < arches.size(); ++i) {
             std::string item_path = fmt::format("{}.architectures[{}]", path, i);
             if (!arches[i].is_string()) {
-                return fail(Error::msg("{}: must be a string such as \"SCMP_ARCH_X86_64\"",
-                                       item_path));
+                return fail(
+                    Error::msg("{}: must be a string such as \"SCMP_ARCH_X86_64\"", item_path));
             }
             const auto& name = arches[i].get_ref<const std::string&>();
             bool known = false;
@@ -285,9 +286,9 @@ Result<SeccompSpec> parse_seccomp(const json& j, std::string_view path) {
                 }
             }
             if (!found) {
-                return fail(Error::msg("{}: unknown flag \"{}\"{}", item_path, name,
-                                       did_you_mean(name, kFlags,
-                                                    [](const Named& n) { return n.name; })));
+                return fail(
+                    Error::msg("{}: unknown flag \"{}\"{}", item_path, name,
+                               did_you_mean(name, kFlags, [](const Named& n) { return n.name; })));
             }
         }
     }

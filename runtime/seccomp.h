@@ -13,10 +13,9 @@
 
 #include <linux/filter.h>
 
-#include <nlohmann/json_fwd.hpp>
-
 #include <cstdint>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -26,7 +25,15 @@
 namespace gantry::runtime {
 
 // One argument condition of a rule: libseccomp's scmp_arg_cmp, spelled our way.
-enum class SeccompOp { NotEqual, LessThan, LessEqual, Equal, GreaterEqual, GreaterThan, MaskedEqual };
+enum class SeccompOp {
+    NotEqual,
+    LessThan,
+    LessEqual,
+    Equal,
+    GreaterEqual,
+    GreaterThan,
+    MaskedEqual
+};
 
 struct SeccompArg {
     unsigned index = 0;  // 0..5

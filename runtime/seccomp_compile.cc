@@ -33,21 +33,51 @@ constexpr std::array<RecentSyscall, 47> kRecentSyscalls = {{
     // Linux 6.11, x86_64 only: the kernel's uretprobe trampoline calls it inside the traced
     // process, so denying it crashes any service someone attaches a uretprobe to.
     {"uretprobe", 335, true},
-    {"pidfd_send_signal", 424}, {"io_uring_setup", 425},     {"io_uring_enter", 426},
-    {"io_uring_register", 427}, {"open_tree", 428},          {"move_mount", 429},
-    {"fsopen", 430},            {"fsconfig", 431},           {"fsmount", 432},
-    {"fspick", 433},            {"pidfd_open", 434},         {"clone3", 435},
-    {"close_range", 436},       {"openat2", 437},            {"pidfd_getfd", 438},
-    {"faccessat2", 439},        {"process_madvise", 440},    {"epoll_pwait2", 441},
-    {"mount_setattr", 442},     {"quotactl_fd", 443},        {"landlock_create_ruleset", 444},
-    {"landlock_add_rule", 445}, {"landlock_restrict_self", 446}, {"memfd_secret", 447},
-    {"process_mrelease", 448},  {"futex_waitv", 449},        {"set_mempolicy_home_node", 450},
-    {"cachestat", 451},         {"fchmodat2", 452},          {"map_shadow_stack", 453},
-    {"futex_wake", 454},        {"futex_wait", 455},         {"futex_requeue", 456},
-    {"statmount", 457},         {"listmount", 458},          {"lsm_get_self_attr", 459},
-    {"lsm_set_self_attr", 460}, {"lsm_list_modules", 461},   {"mseal", 462},
-    {"setxattrat", 463},        {"getxattrat", 464},         {"listxattrat", 465},
-    {"removexattrat", 466},     {"open_tree_attr", 467},     {"file_getattr", 468},
+    {"pidfd_send_signal", 424},
+    {"io_uring_setup", 425},
+    {"io_uring_enter", 426},
+    {"io_uring_register", 427},
+    {"open_tree", 428},
+    {"move_mount", 429},
+    {"fsopen", 430},
+    {"fsconfig", 431},
+    {"fsmount", 432},
+    {"fspick", 433},
+    {"pidfd_open", 434},
+    {"clone3", 435},
+    {"close_range", 436},
+    {"openat2", 437},
+    {"pidfd_getfd", 438},
+    {"faccessat2", 439},
+    {"process_madvise", 440},
+    {"epoll_pwait2", 441},
+    {"mount_setattr", 442},
+    {"quotactl_fd", 443},
+    {"landlock_create_ruleset", 444},
+    {"landlock_add_rule", 445},
+    {"landlock_restrict_self", 446},
+    {"memfd_secret", 447},
+    {"process_mrelease", 448},
+    {"futex_waitv", 449},
+    {"set_mempolicy_home_node", 450},
+    {"cachestat", 451},
+    {"fchmodat2", 452},
+    {"map_shadow_stack", 453},
+    {"futex_wake", 454},
+    {"futex_wait", 455},
+    {"futex_requeue", 456},
+    {"statmount", 457},
+    {"listmount", 458},
+    {"lsm_get_self_attr", 459},
+    {"lsm_set_self_attr", 460},
+    {"lsm_list_modules", 461},
+    {"mseal", 462},
+    {"setxattrat", 463},
+    {"getxattrat", 464},
+    {"listxattrat", 465},
+    {"removexattrat", 466},
+    {"open_tree_attr", 467},
+    {"file_getattr", 468},
     {"file_setattr", 469},
 }};
 
@@ -139,8 +169,8 @@ Status add_rule(scmp_filter_ctx ctx, const SeccompRule& rule, std::string_view n
         }
     }
     for (const auto& g : groups) {
-        int r = seccomp_rule_add_array(ctx, rule.action, nr, static_cast<unsigned>(g.size()),
-                                       g.data());
+        int r =
+            seccomp_rule_add_array(ctx, rule.action, nr, static_cast<unsigned>(g.size()), g.data());
         if (r < 0) {
             return fail(Error::with_errno(
                 -r, fmt::format("{}: libseccomp refused the rule for \"{}\"", rule.path, name)));
@@ -165,8 +195,8 @@ Result<std::vector<sock_filter>> export_bpf(scmp_filter_ctx ctx) {
         return fail(Error::sys("fstat seccomp memfd"));
     }
     if (st.st_size <= 0 || st.st_size % sizeof(sock_filter) != 0) {
-        return fail(Error::msg("seccomp_export_bpf wrote {} bytes, not whole instructions",
-                               st.st_size));
+        return fail(
+            Error::msg("seccomp_export_bpf wrote {} bytes, not whole instructions", st.st_size));
     }
     std::vector<sock_filter> prog(static_cast<size_t>(st.st_size) / sizeof(sock_filter));
     ssize_t n = pread(fd.get(), prog.data(), static_cast<size_t>(st.st_size), 0);
@@ -203,11 +233,11 @@ Result<std::shared_ptr<const SeccompProgram>> compile_seccomp_spec(const Seccomp
     for (const auto& name : spec.architectures) {
         uint32_t token = seccomp_arch_resolve_name(name.c_str());
         if (token == 0) {
-            return fail(Error::msg("architecture \"{}\" is not supported by this libseccomp",
-                                   name));
+            return fail(
+                Error::msg("architecture \"{}\" is not supported by this libseccomp", name));
         }
-        only_common_numbering = only_common_numbering &&
-                                (token == SCMP_ARCH_X86_64 || token == SCMP_ARCH_AARCH64);
+        only_common_numbering =
+            only_common_numbering && (token == SCMP_ARCH_X86_64 || token == SCMP_ARCH_AARCH64);
         only_x86_64 = only_x86_64 && token == SCMP_ARCH_X86_64;
         int r = seccomp_arch_add(ctx.get(), token);
         if (r < 0 && r != -EEXIST) {  // the native arch is always present already
@@ -239,9 +269,10 @@ Result<std::shared_ptr<const SeccompProgram>> compile_seccomp_spec(const Seccomp
                 } else {
                     std::string hint = closest_match(name, known_syscall_names());
                     if (!hint.empty()) {
-                        return fail(Error::msg("{}.names[{}]: unknown syscall \"{}\" (did you "
-                                               "mean \"{}\"?)",
-                                               rule.path, i, name, hint));
+                        return fail(
+                            Error::msg("{}.names[{}]: unknown syscall \"{}\" (did you "
+                                       "mean \"{}\"?)",
+                                       rule.path, i, name, hint));
                     }
                     // Like runc: a name this libseccomp has never heard of may be a syscall
                     // newer than it; skipping keeps one profile usable across hosts.

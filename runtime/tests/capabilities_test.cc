@@ -1,8 +1,8 @@
 #include "runtime/capabilities.h"
 
+#include <grp.h>
 #include <gtest/gtest.h>
 #include <linux/capability.h>
-#include <grp.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -40,9 +40,8 @@ TEST(Capabilities, NullAndMissingSetsAreEmpty) {
     auto none = parse_capabilities(json(nullptr), "process.capabilities");
     ASSERT_TRUE(none);
     EXPECT_EQ(*none, CapSets{});
-    auto some = parse_capabilities(json{{"bounding", {"CAP_BPF", "CAP_CHECKPOINT_RESTORE"}},
-                                        {"ambient", nullptr}},
-                                   "p");
+    auto some = parse_capabilities(
+        json{{"bounding", {"CAP_BPF", "CAP_CHECKPOINT_RESTORE"}}, {"ambient", nullptr}}, "p");
     ASSERT_TRUE(some);
     EXPECT_EQ(some->bounding, bit(CAP_BPF) | bit(CAP_CHECKPOINT_RESTORE));
     EXPECT_EQ(some->effective | some->inheritable | some->permitted | some->ambient, 0U);
@@ -158,10 +157,10 @@ bool can_apply() {
 }
 
 CapSets docker_defaults() {
-    json names = {"CAP_CHOWN",  "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
-                  "CAP_MKNOD",  "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
-                  "CAP_SETFCAP", "CAP_SETPCAP",     "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
-                  "CAP_KILL",   "CAP_AUDIT_WRITE"};
+    json names = {"CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+                  "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+                  "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+                  "CAP_KILL",    "CAP_AUDIT_WRITE"};
     json j = {{"bounding", names},
               {"effective", names},
               {"permitted", names},

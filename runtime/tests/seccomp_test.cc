@@ -4,14 +4,14 @@
 #include <gtest/gtest.h>
 #include <linux/capability.h>
 #include <linux/seccomp.h>
-#include <seccomp.h>
 #include <sched.h>
+#include <seccomp.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -29,8 +29,8 @@ using nlohmann::json;
 
 json minimal() {
     return json{{"defaultAction", "SCMP_ACT_ERRNO"},
-                {"syscalls", json::array({json{{"names", {"read", "write"}},
-                                               {"action", "SCMP_ACT_ALLOW"}}})}};
+                {"syscalls",
+                 json::array({json{{"names", {"read", "write"}}, {"action", "SCMP_ACT_ALLOW"}}})}};
 }
 
 std::string parse_error(const json& j) {
@@ -52,14 +52,15 @@ TEST(SeccompParse, EveryField) {
     json j = {{"defaultAction", "SCMP_ACT_ERRNO"},
               {"defaultErrnoRet", 38},
               {"architectures", {"SCMP_ARCH_X86_64", "SCMP_ARCH_AARCH64"}},
-              {"flags", {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
-                         "SECCOMP_FILTER_FLAG_SPEC_ALLOW"}},
+              {"flags",
+               {"SECCOMP_FILTER_FLAG_TSYNC", "SECCOMP_FILTER_FLAG_LOG",
+                "SECCOMP_FILTER_FLAG_SPEC_ALLOW"}},
               {"syscalls",
                {{{"names", {"personality"}},
                  {"action", "SCMP_ACT_TRACE"},
                  {"errnoRet", 7},
-                 {"args", {{{"index", 0}, {"value", 255}, {"valueTwo", 8},
-                            {"op", "SCMP_CMP_MASKED_EQ"}}}}},
+                 {"args",
+                  {{{"index", 0}, {"value", 255}, {"valueTwo", 8}, {"op", "SCMP_CMP_MASKED_EQ"}}}}},
                 {{"names", {"kill"}}, {"action", "SCMP_ACT_KILL_PROCESS"}},
                 {{"names", {"dup"}}, {"action", "SCMP_ACT_LOG"}, {"comment", "ignored"}}}}};
     auto spec = parse_seccomp(j, "linux.seccomp");
@@ -86,8 +87,7 @@ TEST(SeccompParse, ErrorsNameTheJsonPath) {
 
     j = minimal();
     j.erase("defaultAction");
-    EXPECT_EQ(parse_error(j),
-              "linux.seccomp.defaultAction: required (e.g. \"SCMP_ACT_ERRNO\")");
+    EXPECT_EQ(parse_error(j), "linux.seccomp.defaultAction: required (e.g. \"SCMP_ACT_ERRNO\")");
 
     j = minimal();
     j["syscalls"][0]["args"] = {{{"index", 6}, {"value", 1}, {"op", "SCMP_CMP_EQ"}}};
