@@ -9,6 +9,7 @@
 
 #include <array>
 #include <cerrno>
+#include <charconv>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -735,7 +736,12 @@ Status Cgroup::kill_all() {
             if (trim(line).empty()) {
                 continue;
             }
-            pid_t pid = static_cast<pid_t>(std::stol(std::string(trim(line))));
+            std::string_view text = trim(line);
+            pid_t pid = 0;
+            auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), pid);
+            if (ec != std::errc() || end != text.data() + text.size() || pid <= 0) {
+                continue;  // not a pid: never signal what we cannot name
+            }
             if (::kill(pid, SIGKILL) < 0 && errno != ESRCH && result) {
                 result = fail(Error::sys("kill {} in {}", pid, path_));
             }
