@@ -112,12 +112,19 @@ size_t decode_chunked(std::string_view buf, std::string& out, bool& finished, bo
             return pos;
         }
         if (n == 0) {
-            // Trailers are not used by any client we serve; expect the final CRLF.
-            if (buf.size() < eol + 4) {
+            // The last chunk, then optional trailers (etcd sends Grpc-Trailer-*), then an
+            // empty line.
+            size_t end = buf.substr(eol).starts_with("\r\n\r\n")
+                             ? eol + 4
+                             : buf.find("\r\n\r\n", eol + 2);
+            if (end == std::string_view::npos) {
                 return pos;
             }
+            if (end != eol + 4) {
+                end += 4;
+            }
             finished = true;
-            return eol + 4;
+            return end;
         }
         if (buf.size() < eol + 2 + n + 2) {
             return pos;

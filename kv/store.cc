@@ -251,7 +251,9 @@ struct Interval {
         if (end.empty()) {
             return k == key;
         }
-        return k >= key && (range_end_is_infinite(end) || k < end);
+        // etcd's interval tree compares range_end literally here, so the "\0" (to the
+        // end) range is an empty interval for this check; matching that is the point.
+        return k >= key && k < end;
     }
 };
 
