@@ -194,8 +194,8 @@ Result<std::string> check(Result<HttpResponse> r) {
     }
     if (r->status != 200) {
         auto j = json::Json::parse(r->body, nullptr, false);
-        std::string msg = j.is_object() && j.contains("message") ? j["message"].get<std::string>()
-                                                                 : r->body;
+        std::string msg =
+            j.is_object() && j.contains("message") ? j["message"].get<std::string>() : r->body;
         return fail(Error::msg("{} (HTTP {})", msg, r->status));
     }
     return std::move(r->body);
@@ -203,8 +203,7 @@ Result<std::string> check(Result<HttpResponse> r) {
 
 }  // namespace
 
-Result<std::string> Client::put(const std::string& key, const std::string& value,
-                                int64_t lease) {
+Result<std::string> Client::put(const std::string& key, const std::string& value, int64_t lease) {
     json::Json j = {{"key", json::base64_encode(key)}, {"value", json::base64_encode(value)}};
     if (lease != 0) {
         j["lease"] = std::to_string(lease);

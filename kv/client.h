@@ -17,7 +17,7 @@ struct HttpResponse {
 };
 
 class Client {
-public:
+  public:
     // "http://127.0.0.1:2379", "127.0.0.1:2379" or "unix:///run/gantry/kv.sock".
     explicit Client(std::string endpoint) : endpoint_(std::move(endpoint)) {}
 
@@ -34,7 +34,7 @@ public:
     Result<std::string> get(const std::string& key, bool prefix = false);
     Result<std::string> del(const std::string& key, bool prefix = false);
 
-private:
+  private:
     Result<Fd> connect();
     Status ensure_connected();
     Result<HttpResponse> read_response(bool stream,

@@ -114,9 +114,8 @@ size_t decode_chunked(std::string_view buf, std::string& out, bool& finished, bo
         if (n == 0) {
             // The last chunk, then optional trailers (etcd sends Grpc-Trailer-*), then an
             // empty line.
-            size_t end = buf.substr(eol).starts_with("\r\n\r\n")
-                             ? eol + 4
-                             : buf.find("\r\n\r\n", eol + 2);
+            size_t end =
+                buf.substr(eol).starts_with("\r\n\r\n") ? eol + 4 : buf.find("\r\n\r\n", eol + 2);
             if (end == std::string_view::npos) {
                 return pos;
             }

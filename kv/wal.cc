@@ -1,6 +1,7 @@
 #include "kv/wal.h"
 
 #include <dirent.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -27,6 +28,17 @@ enum RecordType : uint8_t {
 
 constexpr uint64_t kHeaderBytes = 8;
 constexpr uint32_t kMaxRecord = 64u << 20;
+// Segments are preallocated (like etcd's 64 MB WAL files) so that an append does not
+// change the file size and fdatasync has no metadata to flush: one disk write per commit
+// instead of a data write plus a journal commit.
+constexpr off_t kPrealloc = 16 << 20;
+
+void preallocate(int fd, uint64_t used) {
+    if (static_cast<off_t>(used) + (1 << 20) < kPrealloc) {
+        // Best effort: on a file system without fallocate appends still work, only slower.
+        [[maybe_unused]] int rc = ::fallocate(fd, 0, 0, kPrealloc);
+    }
+}
 
 uint64_t padded(uint64_t n) {
     return (n + 7) & ~uint64_t{7};
@@ -98,8 +110,8 @@ SegmentScan scan_segment(std::string_view data, const std::function<bool(std::st
         std::string why;
         bool torn = false;
         if (all_zero(rest)) {
-            // A crash after the file grew but before its data landed leaves zeros.
-            torn = true;
+            // The preallocated, never written part of the segment: a clean end.
+            break;
         } else if (rest.size() < kHeaderBytes) {
             why = "truncated header";
             torn = true;
@@ -297,7 +309,8 @@ Status Wal::recover(RecoveryReport& report) {
     if (segment_path_.empty()) {
         return open_segment(last_seq_ + 1);
     }
-    auto fd = GANTRY_TRY(Fd::open(segment_path_, O_WRONLY | O_APPEND));
+    auto fd = GANTRY_TRY(Fd::open(segment_path_, O_WRONLY));
+    preallocate(fd.get(), segment_bytes_);
     if (options_.sync && ::fdatasync(fd.get()) < 0) {
         return fail(Error::sys("fdatasync '{}'", segment_path_));
     }
@@ -307,7 +320,11 @@ Status Wal::recover(RecoveryReport& report) {
 
 Status Wal::open_segment(uint64_t first_seq) {
     std::string path = dir_ + "/" + name_for("wal-", first_seq, ".log");
-    auto fd = GANTRY_TRY(Fd::open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND, 0600));
+    auto fd = GANTRY_TRY(Fd::open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600));
+    preallocate(fd.get(), 0);
+    if (options_.sync && ::fsync(fd.get()) < 0) {
+        return fail(Error::sys("fsync '{}'", path));
+    }
     GANTRY_TRY(fsync_dir(dir_));
     std::lock_guard lock(mu_);
     fd_ = std::make_shared<Fd>(std::move(fd));
@@ -329,9 +346,18 @@ void Wal::append(std::string payload) {
     // The write goes to the page cache on this thread; only fdatasync waits for the disk.
     // A failed write leaves the log in an unknown state: stopping is the only safe answer,
     // and the supervisor restarts us into recovery.
-    if (auto st = write_all(fd_->get(), write_buf_); !st) {
-        std::fprintf(stderr, "gantry-kv: wal append: %s\n", st.error().str().c_str());
-        std::abort();
+    size_t done = 0;
+    while (done < write_buf_.size()) {
+        ssize_t n = ::pwrite(fd_->get(), write_buf_.data() + done, write_buf_.size() - done,
+                             static_cast<off_t>(segment_bytes_ + done));
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        if (n <= 0) {
+            std::perror("gantry-kv: wal append");
+            std::abort();
+        }
+        done += static_cast<size_t>(n);
     }
     segment_bytes_ += write_buf_.size();
     {

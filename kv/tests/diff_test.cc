@@ -12,7 +12,9 @@ namespace {
 using json::Json;
 using namespace testing;
 
-std::string b(std::string_view s) { return json::base64_encode(s); }
+std::string b(std::string_view s) {
+    return json::base64_encode(s);
+}
 
 void mask(Json& j) {
     if (j.is_object()) {
@@ -30,7 +32,7 @@ void mask(Json& j) {
 }
 
 class DiffTest : public ::testing::Test {
-protected:
+  protected:
     static void SetUpTestSuite() {
         if (::access(kEtcdBin, X_OK) != 0) {
             return;
@@ -64,8 +66,8 @@ protected:
         auto g = gkv_client_.post(path, body);
         ASSERT_TRUE(a) << a.error().str();
         ASSERT_TRUE(g) << g.error().str();
-        EXPECT_EQ(a->status, g->status) << path << " " << body << "\netcd: " << a->body
-                                        << "\ngantry-kv: " << g->body;
+        EXPECT_EQ(a->status, g->status)
+            << path << " " << body << "\netcd: " << a->body << "\ngantry-kv: " << g->body;
         Json ja = Json::parse(a->body, nullptr, false);
         Json jg = Json::parse(g->body, nullptr, false);
         if (ja.is_discarded()) {
@@ -90,14 +92,13 @@ protected:
 // every test sends the same writes to both.
 TEST_F(DiffTest, KvPutRangeDelete) {
     same("/v3/kv/put", R"({"key":")" + b("a") + R"(","value":")" + b("1") + R"("})");
-    same("/v3/kv/put",
-         R"({"key":")" + b("a") + R"(","value":")" + b("2") + R"(","prev_kv":true})");
+    same("/v3/kv/put", R"({"key":")" + b("a") + R"(","value":")" + b("2") + R"(","prev_kv":true})");
     same("/v3/kv/put", R"({"key":")" + b("ab") + R"(","value":")" + b("3") + R"("})");
     same("/v3/kv/put", R"({"key":")" + b("b") + R"(","value":")" + b("0") + R"("})");
     same("/v3/kv/range", R"({"key":")" + b("a") + R"("})");
     same("/v3/kv/range", R"({"key":")" + b("a") + R"(","range_end":")" + b("c") + R"("})");
-    same("/v3/kv/range", R"({"key":")" + b("a") + R"(","rangeEnd":")" + b("c") +
-                             R"(","limit":"1"})");
+    same("/v3/kv/range",
+         R"({"key":")" + b("a") + R"(","rangeEnd":")" + b("c") + R"(","limit":"1"})");
     same("/v3/kv/range",
          R"({"key":"AA==","range_end":"AA==","sort_target":"VALUE","sort_order":"DESCEND"})");
     same("/v3/kv/range", R"({"key":"AA==","range_end":"AA==","sort_target":"MOD"})");
@@ -117,9 +118,12 @@ TEST_F(DiffTest, Txn) {
     std::string k = b("t"), v1 = b("v1"), v2 = b("v2");
     same("/v3/kv/txn", R"({"compare":[{"key":")" + k +
                            R"(","result":"EQUAL","target":"VERSION","version":0}],
-        "success":[{"request_put":{"key":")" + k + R"(","value":")" + v1 + R"("}},
-                   {"request_range":{"key":")" + k + R"("}}],
-        "failure":[{"request_range":{"key":")" + k + R"("}}]})");
+        "success":[{"request_put":{"key":")" +
+                           k + R"(","value":")" + v1 + R"("}},
+                   {"request_range":{"key":")" +
+                           k + R"("}}],
+        "failure":[{"request_range":{"key":")" +
+                           k + R"("}}]})");
     same("/v3/kv/txn", R"({"compare":[{"key":")" + k +
                            R"(","target":"VALUE","result":"GREATER","value":")" + b("v0") +
                            R"("}],"success":[{"request_delete_range":{"key":")" + k +
@@ -132,9 +136,10 @@ TEST_F(DiffTest, Txn) {
                            R"("}},{"request_put":{"key":")" + k + R"(","value":")" + v2 +
                            R"("}}]})");
     same("/v3/kv/txn", R"({"success":[{"request_delete_range":{"key":"AA==","range_end":"AA=="}},
-        {"request_put":{"key":")" + k + R"(","value":")" + v2 + R"("}}]})");
-    same("/v3/kv/txn", R"({"compare":[{"key":")" + b("missing") +
-                           R"(","target":"VALUE","value":""}]})");
+        {"request_put":{"key":")" +
+                           k + R"(","value":")" + v2 + R"("}}]})");
+    same("/v3/kv/txn",
+         R"({"compare":[{"key":")" + b("missing") + R"(","target":"VALUE","value":""}]})");
 }
 
 TEST_F(DiffTest, Errors) {
@@ -181,8 +186,8 @@ TEST_F(DiffTest, CompactionAndLeases) {
 
 TEST_F(DiffTest, Watch) {
     // Collect a watch's messages on both servers while the same writes happen.
-    auto collect = [&](const std::string& ep, Client& writer, const std::string& create,
-                       size_t n, bool write, std::vector<Json>& out) {
+    auto collect = [&](const std::string& ep, Client& writer, const std::string& create, size_t n,
+                       bool write, std::vector<Json>& out) {
         std::thread t([&, ep] {
             Client c(ep);
             auto st = c.stream("/v3/watch", create, [&](const std::string& m) {
@@ -220,10 +225,10 @@ TEST_F(DiffTest, Watch) {
             4, true);
     // The same revisions replayed from history, without puts: created + one batch.
     compare(R"({"create_request":{"key":")" + b("w") + R"(","range_end":")" + b("x") +
-                R"(","start_revision":)" + std::to_string(start) +
-                R"(,"filters":["NOPUT"]}})",
+                R"(","start_revision":)" + std::to_string(start) + R"(,"filters":["NOPUT"]}})",
             2, false);
     // A watch from before the compaction is cancelled with the compact revision.
+    same("/v3/kv/compaction", R"({"revision":)" + std::to_string(rev()) + "}");
     compare(R"({"create_request":{"key":")" + b("w") + R"(","start_revision":1}})", 2, false);
 }
 

@@ -36,7 +36,7 @@ inline std::string temp_dir(const char* what) {
 
 // A child process killed (SIGKILL) on destruction.
 class Child {
-public:
+  public:
     Child() = default;
     explicit Child(std::vector<std::string> argv) {
         pid_ = ::fork();
@@ -60,6 +60,7 @@ public:
         return *this;
     }
     ~Child() { kill(); }
+    pid_t pid() const { return pid_; }
     void kill(int sig = SIGKILL) {
         if (pid_ > 0) {
             ::kill(pid_, sig);
@@ -68,7 +69,7 @@ public:
         }
     }
 
-private:
+  private:
     pid_t pid_ = -1;
 };
 
