@@ -1,0 +1,230 @@
+#include "kv/client.h"
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "kv/http.h"
+#include "kv/json.h"
+#include "kv/types.h"
+
+namespace gantry::kv {
+
+Result<Fd> Client::connect() {
+    std::string ep = endpoint_;
+    if (ep.starts_with("unix://")) {
+        std::string path = ep.substr(7);
+        sockaddr_un sa{};
+        sa.sun_family = AF_UNIX;
+        if (path.size() >= sizeof sa.sun_path) {
+            return fail(Error::msg("socket path too long: {}", path));
+        }
+        std::copy(path.begin(), path.end(), sa.sun_path);
+        Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+            return fail(Error::sys("connect '{}'", path));
+        }
+        return fd;
+    }
+    if (ep.starts_with("http://")) {
+        ep = ep.substr(7);
+    }
+    while (!ep.empty() && ep.back() == '/') {
+        ep.pop_back();
+    }
+    size_t colon = ep.rfind(':');
+    std::string host = colon == std::string::npos ? ep : ep.substr(0, colon);
+    std::string port = colon == std::string::npos ? "2379" : ep.substr(colon + 1);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    addrinfo* res = nullptr;
+    if (int rc = ::getaddrinfo(host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+        return fail(Error::msg("resolve {}: {}", ep, ::gai_strerror(rc)));
+    }
+    Fd fd(::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    int rc = ::connect(fd.get(), res->ai_addr, res->ai_addrlen);
+    ::freeaddrinfo(res);
+    if (rc < 0) {
+        return fail(Error::sys("connect {}", ep));
+    }
+    int one = 1;
+    ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    return fd;
+}
+
+Status Client::ensure_connected() {
+    if (!fd_) {
+        fd_ = GANTRY_TRY(connect());
+        buf_.clear();
+    }
+    return ok();
+}
+
+Result<HttpResponse> Client::read_response(bool stream,
+                                           const std::function<bool(const std::string&)>* cb) {
+    HttpResponse resp;
+    auto fill = [&]() -> Status {
+        char tmp[65536];
+        ssize_t n;
+        do {
+            n = ::read(fd_.get(), tmp, sizeof tmp);
+        } while (n < 0 && errno == EINTR);
+        if (n < 0) {
+            return fail(Error::sys("read"));
+        }
+        if (n == 0) {
+            return fail(Error::msg("connection closed by server"));
+        }
+        buf_.append(tmp, static_cast<size_t>(n));
+        return ok();
+    };
+    size_t head_end;
+    while ((head_end = buf_.find("\r\n\r\n")) == std::string::npos) {
+        GANTRY_TRY(fill());
+    }
+    std::string head = buf_.substr(0, head_end);
+    buf_.erase(0, head_end + 4);
+    // "HTTP/1.1 200 OK"
+    if (head.size() < 12) {
+        return fail(Error::msg("malformed response"));
+    }
+    resp.status = std::stoi(head.substr(9, 3));
+    std::string lower;
+    for (char c : head) {
+        lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    }
+    bool chunked = lower.find("transfer-encoding: chunked") != std::string::npos;
+    bool close = lower.find("connection: close") != std::string::npos;
+    if (chunked) {
+        bool done = false;
+        std::string data;
+        while (!done) {
+            bool err = false;
+            size_t used = http::decode_chunked(buf_, data, done, err);
+            buf_.erase(0, used);
+            if (err) {
+                return fail(Error::msg("bad chunked response"));
+            }
+            if (stream && cb != nullptr) {
+                bool keep = true;
+                size_t consumed = http::split_json_stream(data, [&](std::string_view m) {
+                    if (keep) {
+                        keep = (*cb)(std::string(m));
+                    }
+                });
+                data.erase(0, consumed);
+                if (!keep) {
+                    fd_.reset();  // the stream cannot be reused
+                    return resp;
+                }
+            }
+            if (!done) {
+                GANTRY_TRY(fill());
+            }
+        }
+        resp.body = std::move(data);
+    } else {
+        size_t cl = 0;
+        if (auto p = lower.find("content-length:"); p != std::string::npos) {
+            cl = std::stoul(lower.substr(p + 15));
+        }
+        while (buf_.size() < cl) {
+            GANTRY_TRY(fill());
+        }
+        resp.body = buf_.substr(0, cl);
+        buf_.erase(0, cl);
+    }
+    if (close) {
+        fd_.reset();
+    }
+    return resp;
+}
+
+Result<HttpResponse> Client::post(const std::string& path, const std::string& body) {
+    // One retry: a keep-alive connection the server closed while idle fails on first use.
+    for (int attempt = 0;; ++attempt) {
+        GANTRY_TRY(ensure_connected());
+        std::string req = fmt::format(
+            "POST {} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            "Content-Length: {}\r\n\r\n",
+            path, body.size());
+        req += body;
+        auto st = write_all(fd_.get(), req);
+        auto r = st ? read_response(false, nullptr) : Result<HttpResponse>(fail(st.error()));
+        if (r || attempt == 1) {
+            if (!r) {
+                fd_.reset();
+            }
+            return r;
+        }
+        fd_.reset();
+    }
+}
+
+Status Client::stream(const std::string& path, const std::string& body,
+                      const std::function<bool(const std::string&)>& on_message) {
+    Fd saved = std::move(fd_);
+    std::string saved_buf = std::move(buf_);
+    fd_ = GANTRY_TRY(connect());
+    buf_.clear();
+    std::string req = fmt::format(
+        "POST {} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+        "Content-Length: {}\r\n\r\n",
+        path, body.size());
+    req += body;
+    GANTRY_TRY(write_all(fd_.get(), req));
+    auto r = read_response(true, &on_message);
+    fd_ = std::move(saved);
+    buf_ = std::move(saved_buf);
+    if (!r) {
+        return fail(r.error());
+    }
+    return ok();
+}
+
+namespace {
+
+Result<std::string> check(Result<HttpResponse> r) {
+    if (!r) {
+        return fail(r.error());
+    }
+    if (r->status != 200) {
+        auto j = json::Json::parse(r->body, nullptr, false);
+        std::string msg =
+            j.is_object() && j.contains("message") ? j["message"].get<std::string>() : r->body;
+        return fail(Error::msg("{} (HTTP {})", msg, r->status));
+    }
+    return std::move(r->body);
+}
+
+}  // namespace
+
+Result<std::string> Client::put(const std::string& key, const std::string& value, int64_t lease) {
+    json::Json j = {{"key", json::base64_encode(key)}, {"value", json::base64_encode(value)}};
+    if (lease != 0) {
+        j["lease"] = std::to_string(lease);
+    }
+    return check(post("/v3/kv/put", j.dump()));
+}
+
+Result<std::string> Client::get(const std::string& key, bool prefix) {
+    json::Json j = {{"key", json::base64_encode(key)}};
+    if (prefix) {
+        j["range_end"] = json::base64_encode(prefix_end(key));
+    }
+    return check(post("/v3/kv/range", j.dump()));
+}
+
+Result<std::string> Client::del(const std::string& key, bool prefix) {
+    json::Json j = {{"key", json::base64_encode(key)}};
+    if (prefix) {
+        j["range_end"] = json::base64_encode(prefix_end(key));
+    }
+    return check(post("/v3/kv/deleterange", j.dump()));
+}
+
+}  // namespace gantry::kv
