@@ -1,0 +1,168 @@
+#include "rootfs-build/os_image.h"
+
+#include <unistd.h>
+
+#include <filesystem>
+
+#include "base/fd.h"
+#include "base/strings.h"
+#include "rootfs-build/os_elf.h"
+#include "rootfs-build/os_proc.h"
+
+namespace gantry::osimage {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string basename_of(const std::string& p) {
+    return fs::path(p).filename().string();
+}
+
+// Gantry's own binaries come from a RelWithDebInfo build: debug info would triple the
+// image. `strip` is deterministic, so this keeps the image reproducible.
+Result<std::string> read_program(const std::string& path, bool strip) {
+    if (!strip) {
+        return read_file(path);
+    }
+    std::string tmp = fs::temp_directory_path().string() + "/gantry-strip." +
+                      std::to_string(getpid()) + "." + basename_of(path);
+    auto r = run_capture({"strip", "--strip-debug", "-o", tmp, path});
+    if (!r) {
+        return fail(std::move(r).error().context("strip " + path));
+    }
+    auto bytes = read_file(tmp);
+    std::error_code ec;
+    fs::remove(tmp, ec);
+    return bytes;
+}
+
+Status add_programs(CpioArchive& a, const ImageInputs& in) {
+    std::vector<std::string> all = {in.init};
+    all.insert(all.end(), in.programs.begin(), in.programs.end());
+    for (const auto& p : all) {
+        auto bytes = GANTRY_TRY_CTX(read_program(p, in.strip), "add program");
+        if (auto elf = parse_elf(bytes); !elf) {
+            return fail(std::move(elf).error().context(p));
+        }
+        a.add_file("usr/bin/" + basename_of(p), std::move(bytes), 0755);
+    }
+    if (!in.busybox.empty()) {
+        all.push_back(in.busybox);
+    }
+    auto libs = GANTRY_TRY(library_closure(all));
+    for (const auto& lib : libs) {
+        auto bytes = GANTRY_TRY_CTX(read_file(lib.host_path), "add library");
+        a.add_file(lib.image_path, std::move(bytes), 0755);
+    }
+    a.add_symlink("init", "/usr/bin/" + basename_of(in.init));
+    return ok();
+}
+
+Status add_busybox(CpioArchive& a, const std::string& busybox) {
+    a.add_file("usr/bin/busybox", GANTRY_TRY_CTX(read_file(busybox), "--debug"), 0755);
+    auto list = GANTRY_TRY_CTX(run_capture({busybox, "--list"}), "--debug");
+    for (const auto& applet : split(list, '\n')) {
+        std::string path = "usr/bin/" + applet;
+        if (!applet.empty() && applet.find('/') == std::string::npos && !a.contains(path)) {
+            a.add_symlink(path, "busybox");
+        }
+    }
+    return ok();
+}
+
+Result<std::vector<Module>> add_modules(CpioArchive& a, const ImageInputs& in) {
+    auto order = GANTRY_TRY(in.modules->load_order(in.wanted_modules));
+    std::string list;
+    std::string base = "usr/lib/modules/" + in.kernel_release + "/";
+    for (auto& m : order) {
+        // Stored decompressed: the initramfs is compressed as a whole, which packs better
+        // than per-module xz, and finit_module then needs no decompressor in the kernel.
+        std::string rel = m.rel_path.substr(0, m.rel_path.find(".ko")) + ".ko";
+        auto bytes = GANTRY_TRY(in.modules->read_module(m));
+        a.add_file(base + rel, std::move(bytes), 0644);
+        list += "/lib/modules/" + in.kernel_release + "/" + rel + "\n";
+        m.rel_path = rel;
+    }
+    a.add_file(kModuleListPath, list, 0644);
+    return order;
+}
+
+}  // namespace
+
+void add_skeleton(CpioArchive& a, const std::string& version) {
+    for (const char* d : {"dev", "proc", "sys", "run", "mnt", "var", "var/lib", "var/log", "etc",
+                          "etc/gantry", "usr/bin", "usr/lib", "usr/lib64"}) {
+        a.add_dir(d, 0755);
+    }
+    a.add_dir("tmp", 01777);
+    a.add_dir("root", 0700);
+    a.add_symlink("bin", "usr/bin");
+    a.add_symlink("sbin", "usr/bin");
+    a.add_symlink("lib", "usr/lib");
+    a.add_symlink("lib64", "usr/lib64");
+    a.add_char_device("dev/console", 5, 1, 0600);
+    a.add_char_device("dev/null", 1, 3, 0666);
+    a.add_file("etc/passwd",
+               "root:x:0:0:root:/root:/sbin/nologin\n"
+               "nobody:x:65534:65534:nobody:/nonexistent:/sbin/nologin\n");
+    a.add_file("etc/group", "root:x:0:\nnogroup:x:65534:\n");
+    a.add_file("etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n");
+    a.add_file("etc/nsswitch.conf",
+               "passwd: files\ngroup: files\nshadow: files\nhosts: files dns\n");
+    a.add_file("etc/hostname", "gantry\n");
+    a.add_file("etc/os-release", fmt::format("NAME=\"Gantry\"\nID=gantry\nVERSION_ID={0}\n"
+                                             "PRETTY_NAME=\"Gantry {0}\"\n"
+                                             "HOME_URL=\"https://example.invalid/gantry\"\n",
+                                             version));
+}
+
+Result<ImagePlan> plan_image(const ImageInputs& in) {
+    if (in.init.empty()) {
+        return fail(Error::msg("no init: pass --init PATH (the build's init/gantry-init)"));
+    }
+    ImagePlan plan;
+    add_skeleton(plan.archive, in.version);
+    GANTRY_TRY(add_programs(plan.archive, in));
+    if (!in.busybox.empty()) {
+        GANTRY_TRY(add_busybox(plan.archive, in.busybox));
+    }
+    if (in.modules != nullptr) {
+        plan.modules = GANTRY_TRY_CTX(add_modules(plan.archive, in), "kernel modules");
+    } else {
+        plan.archive.add_file(kModuleListPath, "", 0644);
+    }
+    return plan;
+}
+
+Result<BuildOutput> write_image(const ImagePlan& plan, const std::string& out_dir,
+                                const std::string& vmlinuz, uint32_t mtime, int zstd_level) {
+    std::error_code ec;
+    fs::create_directories(out_dir, ec);
+    if (ec) {
+        return fail(Error::with_errno(ec.value(), "create " + out_dir));
+    }
+    BuildOutput out;
+    std::string cpio = plan.archive.serialize(mtime);
+    out.unpacked_bytes = cpio.size();
+    auto packed = GANTRY_TRY(zstd_compress(cpio, zstd_level));
+    out.initramfs_bytes = packed.size();
+    out.initramfs_path = out_dir + "/initramfs.cpio.zst";
+    GANTRY_TRY(write_file_atomic(out.initramfs_path, packed));
+    std::string manifest;
+    for (const auto& [path, e] : plan.archive.entries()) {
+        manifest += fmt::format("{:o} {:>9} /{}\n", e.perm, e.data.size(), path);
+    }
+    GANTRY_TRY(write_file_atomic(out_dir + "/manifest.txt", manifest));
+    if (!vmlinuz.empty()) {
+        auto k = GANTRY_TRY(read_file(vmlinuz));
+        out.vmlinuz_bytes = k.size();
+        out.vmlinuz_path = out_dir + "/vmlinuz";
+        GANTRY_TRY(write_file_atomic(out.vmlinuz_path, k));
+    }
+    out.entries = plan.archive.entries().size();
+    out.modules = plan.modules.size();
+    return out;
+}
+
+}  // namespace gantry::osimage
