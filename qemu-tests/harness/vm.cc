@@ -104,6 +104,9 @@ Result<Vm> Vm::start(const VmConfig& cfg) {
     auto log = GANTRY_TRY(Fd::open(cfg.work_dir + "/qemu.log", O_WRONLY | O_CREAT | O_TRUNC, 0644));
     auto child = GANTRY_TRY_CTX(PidFd::fork(), "start qemu");
     if (!child) {
+        // Its own process group: a Ctrl-C on the terminal reaches `gantryctl vm up`, which
+        // presses the power button, instead of killing QEMU under a running guest.
+        setpgid(0, 0);
         dup2(devnull.get(), 0);
         dup2(log.get(), 1);
         dup2(log.get(), 2);

@@ -72,6 +72,9 @@ class Vm {
     // Kills QEMU at once (SIGKILL) and reaps it.
     void kill();
 
+    // Reaps QEMU if it has exited; never blocks. A kernel panic shows on the console, not
+    // in the exit code (-no-reboot turns the panic=-1 reboot into a clean exit).
+    void poll_exit();
     bool running() const { return !exit_code_.has_value(); }
     std::string console() const;
     std::vector<Event> events() const;
@@ -82,9 +85,6 @@ class Vm {
 
   private:
     Vm() = default;
-    // Reaps QEMU if it has exited. A kernel panic shows on the console, not in the exit code
-    // (-no-reboot turns the panic=-1 reboot into a clean exit), so callers check both.
-    void poll_exit();
     Status qmp(std::string_view command);
 
     VmConfig cfg_;
