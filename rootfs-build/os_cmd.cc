@@ -36,6 +36,7 @@ struct Flags {
 
 Result<Flags> parse_flags(int argc, char** argv) {
     Flags f;
+    f.in.early_modules = early_modules();
     f.in.wanted_modules = default_modules();
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];

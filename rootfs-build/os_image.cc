@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <set>
 
 #include "base/fd.h"
 #include "base/strings.h"
@@ -71,21 +72,40 @@ Status add_busybox(CpioArchive& a, const std::string& busybox) {
     return ok();
 }
 
-Result<std::vector<Module>> add_modules(CpioArchive& a, const ImageInputs& in) {
-    auto order = GANTRY_TRY(in.modules->load_order(in.wanted_modules));
-    std::string list;
+Status add_modules(CpioArchive& a, const ImageInputs& in, ImagePlan& plan) {
+    auto early = GANTRY_TRY(in.modules->load_order(in.early_modules));
+    std::vector<std::string> all_wanted = in.early_modules;
+    all_wanted.insert(all_wanted.end(), in.wanted_modules.begin(), in.wanted_modules.end());
+    auto all = GANTRY_TRY(in.modules->load_order(all_wanted));
+    std::set<std::string> early_names;
+    for (const auto& m : early) {
+        early_names.insert(m.name);
+    }
+    // `all` is a valid order; the early ones moved to the front stay valid because the
+    // early set is closed under dependencies.
+    std::vector<Module> order = early;
+    for (auto& m : all) {
+        if (!early_names.contains(m.name)) {
+            order.push_back(std::move(m));
+        }
+    }
+    std::string lists[2];
     std::string base = "usr/lib/modules/" + in.kernel_release + "/";
-    for (auto& m : order) {
+    for (size_t i = 0; i < order.size(); ++i) {
+        auto& m = order[i];
         // Stored decompressed: the initramfs is compressed as a whole, which packs better
         // than per-module xz, and finit_module then needs no decompressor in the kernel.
         std::string rel = m.rel_path.substr(0, m.rel_path.find(".ko")) + ".ko";
         auto bytes = GANTRY_TRY(in.modules->read_module(m));
         a.add_file(base + rel, std::move(bytes), 0644);
-        list += "/lib/modules/" + in.kernel_release + "/" + rel + "\n";
+        lists[i < early.size() ? 0 : 1] += "/lib/modules/" + in.kernel_release + "/" + rel + "\n";
         m.rel_path = rel;
     }
-    a.add_file(kModuleListPath, list, 0644);
-    return order;
+    a.add_file(kModuleListPath, lists[0], 0644);
+    a.add_file(kLateModuleListPath, lists[1], 0644);
+    plan.early_count = early.size();
+    plan.modules = std::move(order);
+    return ok();
 }
 
 }  // namespace
@@ -128,9 +148,10 @@ Result<ImagePlan> plan_image(const ImageInputs& in) {
         GANTRY_TRY(add_busybox(plan.archive, in.busybox));
     }
     if (in.modules != nullptr) {
-        plan.modules = GANTRY_TRY_CTX(add_modules(plan.archive, in), "kernel modules");
+        GANTRY_TRY_CTX(add_modules(plan.archive, in, plan), "kernel modules");
     } else {
         plan.archive.add_file(kModuleListPath, "", 0644);
+        plan.archive.add_file(kLateModuleListPath, "", 0644);
     }
     return plan;
 }

@@ -5,7 +5,9 @@
 // Layout (merged /usr, like Debian): /usr/bin holds Gantry's programs, /usr/lib the shared
 // libraries and /usr/lib/modules/RELEASE the kernel modules; /bin, /sbin, /lib, /lib64 are
 // symlinks into /usr. /init -> /usr/bin/<init>. /etc/gantry/modules lists the module
-// files, one absolute path a line, dependencies first: PID 1 loads them in that order.
+// files PID 1 needs early (early_modules()), one absolute path a line, dependencies first:
+// PID 1 loads them in that order. /etc/gantry/modules.late lists the rest, same format,
+// to load after the early ones (it may rely on them being loaded).
 #pragma once
 
 #include <cstdint>
@@ -19,6 +21,7 @@
 namespace gantry::osimage {
 
 inline constexpr const char* kModuleListPath = "etc/gantry/modules";
+inline constexpr const char* kLateModuleListPath = "etc/gantry/modules.late";
 
 struct ImageInputs {
     std::string init;                   // host path of PID 1 (gantry-init, or a test init)
@@ -26,14 +29,16 @@ struct ImageInputs {
     std::string busybox;                // --debug: a static busybox and its applet links
     bool strip = true;                  // strip debug info from init and programs
     std::string kernel_release;
-    const ModuleTree* modules = nullptr;  // nullptr: an image without modules (tests)
-    std::vector<std::string> wanted_modules;
-    std::string version = "0.1.0";  // os-release VERSION_ID
+    const ModuleTree* modules = nullptr;      // nullptr: an image without modules (tests)
+    std::vector<std::string> early_modules;   // -> etc/gantry/modules
+    std::vector<std::string> wanted_modules;  // -> etc/gantry/modules.late, minus the early
+    std::string version = "0.1.0";            // os-release VERSION_ID
 };
 
 struct ImagePlan {
     CpioArchive archive;
-    std::vector<Module> modules;  // in load order
+    std::vector<Module> modules;  // in load order, early ones first
+    size_t early_count = 0;       // how many of `modules` are in etc/gantry/modules
 };
 
 Result<ImagePlan> plan_image(const ImageInputs& in);

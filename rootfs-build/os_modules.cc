@@ -26,6 +26,12 @@ const std::vector<std::string>& default_modules() {
     return kModules;
 }
 
+const std::vector<std::string>& early_modules() {
+    static const std::vector<std::string> kEarly = {"virtio_pci",     "virtio_blk", "virtio_net",
+                                                    "virtio_console", "virtio_rng", "qemu_fw_cfg"};
+    return kEarly;
+}
+
 std::string module_name_from_file(std::string_view filename) {
     std::string name(filename);
     for (std::string_view ext : {".ko.xz", ".ko.zst", ".ko.gz", ".ko"}) {

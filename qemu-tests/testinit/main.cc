@@ -1,8 +1,9 @@
 // gantry-testinit: a tiny static PID 1 for developing the QEMU harness before gantry-init
 // does early boot. It does what the harness checks and nothing else:
-//   1. mount /proc, /sys, /dev (devtmpfs)          -> "GANTRY-TEST: pid1"
-//   2. load the modules in /etc/gantry/modules      -> "GANTRY-TEST: modules"
+//   1. mount /proc, /sys, /dev (devtmpfs)
+//   2. load the modules in /etc/gantry/modules      -> "GANTRY-TEST: pid1", "... modules"
 //   3. read the fw_cfg config opt/gantry/config     -> "GANTRY-TEST: config"
+//      load /etc/gantry/modules.late                -> "GANTRY-TEST: modules-late"
 //   4. report ready                                 -> "GANTRY-TEST: ready"
 //   5. power off (unless the cmdline has gantry.testinit.hold)
 // Each step prints a console sentinel and writes one JSON line to the virtio-serial port
@@ -63,8 +64,8 @@ void write_str(int fd, const std::string& s) {
 }
 
 // `fields` are preformatted: console gets `k=v` pairs, the event channel a JSON object.
-void report(const char* event, const std::string& console_fields, const std::string& json_fields) {
-    double t = boottime();
+void report(const char* event, const std::string& console_fields, const std::string& json_fields,
+            double t = boottime()) {
     char ts[32];
     std::snprintf(ts, sizeof(ts), "%.3f", t);
     write_str(1, std::string("GANTRY-TEST: ") + event + (console_fields.empty() ? "" : " ") +
@@ -105,6 +106,15 @@ void mount_early() {
     mount("tmpfs", "/run", "tmpfs", MS_NOSUID | MS_NODEV, "mode=0755");
 }
 
+void report_modules(const char* event, const gantry::testinit::ModuleLoadResult& r) {
+    for (const auto& f : r.failed) {
+        write_str(1, "GANTRY-TEST: module-failed " + f + "\n");
+    }
+    std::string loaded = std::to_string(r.loaded), failed = std::to_string(r.failed.size());
+    report(event, "loaded=" + loaded + " failed=" + failed,
+           "\"loaded\":" + loaded + ",\"failed\":" + failed);
+}
+
 std::string json_escape(const std::string& s) {
     std::string out;
     for (char c : s) {
@@ -122,21 +132,16 @@ std::string json_escape(const std::string& s) {
 
 int main() {
     // The kernel gave us /dev/console on fds 0-2 from the initramfs's device node.
+    double t_pid1 = boottime();
     mount_early();
-    report("pid1", "", "");
 
     std::string list;
     read_file("/etc/gantry/modules", list);
     auto loaded = load_modules(parse_module_list(list));
-    for (const auto& f : loaded.failed) {
-        write_str(1, "GANTRY-TEST: module-failed " + f + "\n");
-    }
     g_events = open_event_port();
-    report("modules",
-           "loaded=" + std::to_string(loaded.loaded) +
-               " failed=" + std::to_string(loaded.failed.size()),
-           "\"loaded\":" + std::to_string(loaded.loaded) +
-               ",\"failed\":" + std::to_string(loaded.failed.size()));
+    // The event port needs virtio_console, so PID 1's start is reported now, with its time.
+    report("pid1", "", "", t_pid1);
+    report_modules("modules", loaded);
 
     std::string config;
     if (read_file("/sys/firmware/qemu_fw_cfg/by_name/opt/gantry/config/raw", config)) {
@@ -147,6 +152,12 @@ int main() {
     } else {
         report("config", "none", "\"bytes\":-1");
     }
+
+    // What containers need (file systems, networking): gantry-init can load these while
+    // services start; the test init loads them before it says ready so the boot check
+    // covers every module the image ships.
+    read_file("/etc/gantry/modules.late", list);
+    report_modules("modules-late", load_modules(parse_module_list(list)));
 
     std::string cmdline;
     read_file("/proc/cmdline", cmdline);

@@ -75,6 +75,7 @@ TEST(WriteImage, RealKernelImageIsReproducible) {
                    .strip = false,
                    .kernel_release = kernel->release,
                    .modules = &*tree,
+                   .early_modules = early_modules(),
                    .wanted_modules = default_modules()};
     std::string a = temp_dir("ka"), b = temp_dir("kb");
     auto p1 = plan_image(in);
@@ -94,6 +95,14 @@ TEST(WriteImage, RealKernelImageIsReproducible) {
     EXPECT_LT(pos("stp"), pos("bridge"));
     EXPECT_LT(pos("llc"), pos("stp"));
     EXPECT_LT(pos("nf_tables"), pos("nft_chain_nat"));
+    // The early list is a prefix closed under dependencies: virtio_console and fw_cfg are in.
+    EXPECT_LT(pos("virtio_console"), static_cast<long>(p1->early_count));
+    EXPECT_LT(pos("qemu_fw_cfg"), static_cast<long>(p1->early_count));
+    EXPECT_GE(pos("bridge"), static_cast<long>(p1->early_count));
+    const auto& e = p1->archive.entries();
+    EXPECT_NE(e.at("etc/gantry/modules").data.find("virtio_console.ko"), std::string::npos);
+    EXPECT_NE(e.at("etc/gantry/modules.late").data.find("bridge.ko"), std::string::npos);
+    EXPECT_EQ(e.at("etc/gantry/modules.late").data.find("virtio_pci.ko"), std::string::npos);
     ASSERT_TRUE(write_image(*p1, a, "", 0, 3));
     ASSERT_TRUE(write_image(*p2, b, "", 0, 3));
     EXPECT_EQ(*read_file(a + "/initramfs.cpio.zst"), *read_file(b + "/initramfs.cpio.zst"));
