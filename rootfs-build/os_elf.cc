@@ -209,8 +209,19 @@ Result<std::vector<ElfFile>> library_closure(const std::vector<std::string>& pro
             work.emplace_back(real, path);
         }
     }
+    // Paths are visited sorted, so which alias holds the bytes does not depend on the order
+    // the closure was discovered in; the interpreter's path (usr/lib64) wins over usr/lib.
+    std::map<std::string, std::string> owner;  // host file -> image path holding it
+    for (const auto& [dst, f] : found) {
+        if (!owner.contains(f.host_path) || dst.starts_with("usr/lib64/")) {
+            owner[f.host_path] = dst;
+        }
+    }
     std::vector<ElfFile> out;
     for (auto& [dst, f] : found) {
+        if (owner[f.host_path] != dst) {
+            f.symlink_to = "/" + owner[f.host_path];
+        }
         out.push_back(std::move(f));
     }
     return out;

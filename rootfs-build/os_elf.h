@@ -31,6 +31,9 @@ Result<std::vector<std::pair<std::string, std::string>>> parse_modinfo(std::stri
 struct ElfFile {
     std::string host_path;   // resolved, readable on the build machine
     std::string image_path;  // relative path in the image ("usr/lib/x86_64-linux-gnu/libc.so.6")
+    // Non-empty when the same host file is already in the image under another path (libc
+    // names the loader in DT_NEEDED too): image_path becomes a symlink to this absolute path.
+    std::string symlink_to;
 };
 
 struct LibrarySearch {

@@ -23,6 +23,9 @@ std::string basename_of(const std::string& p) {
 // Gantry's own binaries come from a RelWithDebInfo build: debug info would triple the
 // image. `strip` is deterministic, so this keeps the image reproducible.
 Result<std::string> read_program(const std::string& path, bool strip) {
+    if (access(path.c_str(), R_OK) != 0) {
+        return fail(Error::sys("{}", path));
+    }
     if (!strip) {
         return read_file(path);
     }
@@ -53,6 +56,10 @@ Status add_programs(CpioArchive& a, const ImageInputs& in) {
     }
     auto libs = GANTRY_TRY(library_closure(all));
     for (const auto& lib : libs) {
+        if (!lib.symlink_to.empty()) {
+            a.add_symlink(lib.image_path, lib.symlink_to);
+            continue;
+        }
         auto bytes = GANTRY_TRY_CTX(read_file(lib.host_path), "add library");
         a.add_file(lib.image_path, std::move(bytes), 0755);
     }

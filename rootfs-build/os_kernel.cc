@@ -63,6 +63,13 @@ Result<std::string> fetch_kernel_deb(const std::string& cache_dir) {
         return fail(Error::with_errno(ec.value(), "create " + debs));
     }
     auto pkg = resolve_kernel_package();
+    if (!pkg && geteuid() == 0) {
+        // A fresh machine may have no package lists yet (apt-cache then knows nothing);
+        // refreshing them is what `apt-get download` needs anyway.
+        if (run_capture({"apt-get", "update", "-qq"})) {
+            pkg = resolve_kernel_package();
+        }
+    }
     if (pkg) {
         if (auto have = cached_debs(debs, *pkg + "_"); !have.empty()) {
             return have.back();

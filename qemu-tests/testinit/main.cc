@@ -17,9 +17,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <vector>
 
 #include "qemu-tests/testinit/modules.h"
 #include "qemu-tests/testinit/sha256.h"
@@ -128,6 +130,41 @@ std::string json_escape(const std::string& s) {
     return out;
 }
 
+// gantry.testinit.run=PATH[,ARG...]: runs one program from the image and reports its exit
+// code, so a case can prove a dynamic binary finds its loader and libraries in the image.
+void run_from_cmdline(const std::string& cmdline) {
+    const std::string key = "gantry.testinit.run=";
+    size_t pos = cmdline.find(key);
+    if (pos == std::string::npos) {
+        return;
+    }
+    size_t end = cmdline.find_first_of(" \n", pos);
+    std::string spec = cmdline.substr(pos + key.size(), end - pos - key.size());
+    std::vector<std::string> args;
+    for (size_t s = 0; s <= spec.size();) {
+        size_t c = spec.find(',', s);
+        c = c == std::string::npos ? spec.size() : c;
+        args.push_back(spec.substr(s, c - s));
+        s = c + 1;
+    }
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
+    pid_t pid = fork();
+    if (pid == 0) {
+        execv(argv[0], argv.data());
+        _exit(127);
+    }
+    int status = 0;
+    while (pid > 0 && waitpid(pid, &status, 0) < 0 && errno == EINTR) {
+    }
+    int code = pid < 0 ? -1 : WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+    report("run", "path=" + args[0] + " exit=" + std::to_string(code),
+           "\"path\":\"" + json_escape(args[0]) + "\",\"exit\":" + std::to_string(code));
+}
+
 }  // namespace
 
 int main() {
@@ -167,6 +204,8 @@ int main() {
         release.pop_back();
     }
     report("ready", "kernel=" + release, "\"kernel\":\"" + json_escape(release) + "\"");
+
+    run_from_cmdline(cmdline);
 
     if (cmdline.find("gantry.testinit.hold") != std::string::npos) {
         // Stay up for `gantryctl vm up`: reap whatever the kernel re-parents to us.

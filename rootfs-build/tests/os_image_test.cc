@@ -30,10 +30,30 @@ TEST(PlanImage, HasInitSkeletonAndLibraries) {
     EXPECT_EQ(e.at("init").data, "/usr/bin/true");
     EXPECT_EQ(e.at("dev/console").kind, CpioEntry::Kind::CharDev);
     EXPECT_TRUE(e.contains("usr/lib/x86_64-linux-gnu/libc.so.6"));
-    EXPECT_TRUE(e.contains("usr/lib64/ld-linux-x86-64.so.2"));
+    ASSERT_TRUE(e.contains("usr/lib64/ld-linux-x86-64.so.2"));
+    EXPECT_EQ(e.at("usr/lib64/ld-linux-x86-64.so.2").kind, CpioEntry::Kind::File);
+    // libc's DT_NEEDED on the loader must not store the loader twice.
+    if (e.contains("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")) {
+        EXPECT_EQ(e.at("usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2").data,
+                  "/usr/lib64/ld-linux-x86-64.so.2");
+    }
     EXPECT_TRUE(e.contains("etc/os-release"));
     EXPECT_EQ(e.at("lib64").data, "usr/lib64");
     EXPECT_FALSE(e.contains("usr/bin/sh"));  // no shell without --debug
+}
+
+TEST(PlanImage, DebugAddsBusyboxAndItsApplets) {
+    if (access("/bin/busybox", X_OK) != 0) {
+        GTEST_SKIP() << "/bin/busybox not installed (busybox-static)";
+    }
+    ImageInputs in{.init = "/bin/true", .busybox = "/bin/busybox", .strip = false};
+    auto plan = plan_image(in);
+    ASSERT_TRUE(plan) << plan.error().str();
+    const auto& e = plan->archive.entries();
+    EXPECT_TRUE(e.contains("usr/bin/busybox"));
+    ASSERT_TRUE(e.contains("usr/bin/sh"));
+    EXPECT_EQ(e.at("usr/bin/sh").data, "busybox");
+    EXPECT_EQ(e.at("usr/bin/true").kind, CpioEntry::Kind::File);  // the init wins over applets
 }
 
 TEST(PlanImage, RequiresInit) {
