@@ -14,7 +14,7 @@ const std::vector<std::string>& default_modules() {
     static const std::vector<std::string> kModules = {
         // devices QEMU (and most clouds) give us
         "virtio_pci", "virtio_blk", "virtio_net", "virtio_console", "virtio_rng", "virtio_scsi",
-        "qemu_fw_cfg",
+        "qemu_fw_cfg", "button", "evdev",
         // file systems: container rootfs, state partition, ESP, config drives, images
         "overlay", "ext4", "vfat", "nls_cp437", "nls_ascii", "nls_utf8", "isofs", "squashfs",
         "erofs", "loop",
@@ -27,8 +27,11 @@ const std::vector<std::string>& default_modules() {
 }
 
 const std::vector<std::string>& early_modules() {
+    // button + evdev: the ACPI power button as /dev/input/eventN, so PID 1 can shut down
+    // cleanly when a cloud (or QMP system_powerdown) asks it to.
     static const std::vector<std::string> kEarly = {"virtio_pci",     "virtio_blk", "virtio_net",
-                                                    "virtio_console", "virtio_rng", "qemu_fw_cfg"};
+                                                    "virtio_console", "virtio_rng", "qemu_fw_cfg",
+                                                    "button",         "evdev"};
     return kEarly;
 }
 

@@ -20,7 +20,8 @@ namespace gantry::osimage {
 // Names are module names (underscores), not aliases: "isofs" for iso9660.
 const std::vector<std::string>& default_modules();
 // The part of default_modules() PID 1 needs before it can read its config and bring up
-// the machine: the virtio transport, console port, disks, NIC, RNG and fw_cfg. The rest
+// the machine: the virtio transport, console port, disks, NIC, RNG, fw_cfg and the ACPI
+// power button (button + evdev). The rest
 // (file systems for images, container networking) can load while services start; under
 // TCG each module costs ~15 ms, so this split keeps them off the boot's critical path.
 const std::vector<std::string>& early_modules();

@@ -5,11 +5,13 @@
 //   3. read the fw_cfg config opt/gantry/config     -> "GANTRY-TEST: config"
 //      load /etc/gantry/modules.late                -> "GANTRY-TEST: modules-late"
 //   4. report ready                                 -> "GANTRY-TEST: ready"
-//   5. power off (unless the cmdline has gantry.testinit.hold)
+//   5. power off; with gantry.testinit.hold on the cmdline, first wait for the ACPI
+//      power button                              -> "GANTRY-TEST: power-button"
 // Each step prints a console sentinel and writes one JSON line to the virtio-serial port
 // named gantry.events, both stamped with CLOCK_BOOTTIME (time since the kernel started).
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/input.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
 #include <sys/stat.h>
@@ -165,6 +167,40 @@ void run_from_cmdline(const std::string& cmdline) {
            "\"path\":\"" + json_escape(args[0]) + "\",\"exit\":" + std::to_string(code));
 }
 
+// The ACPI power button is an input device named "Power Button" (drivers/acpi/button.c);
+// a press is EV_KEY/KEY_POWER with value 1. Reference for gantry-init's shutdown trigger.
+void wait_for_power_button() {
+    int fd = -1;
+    if (DIR* d = opendir("/sys/class/input")) {
+        while (dirent* e = readdir(d)) {
+            std::string name;
+            std::string base = std::string("/sys/class/input/") + e->d_name;
+            if (std::strncmp(e->d_name, "event", 5) == 0 &&
+                read_file((base + "/device/name").c_str(), name) &&
+                name.rfind("Power Button", 0) == 0) {
+                fd = open((std::string("/dev/input/") + e->d_name).c_str(), O_RDONLY | O_CLOEXEC);
+                if (fd >= 0) {
+                    break;
+                }
+            }
+        }
+        closedir(d);
+    }
+    if (fd < 0) {
+        write_str(1, "GANTRY-TEST: no power button device; holding forever\n");
+        for (;;) {
+            pause();
+        }
+    }
+    input_event ev{};
+    while (read(fd, &ev, sizeof(ev)) == static_cast<ssize_t>(sizeof(ev)) || errno == EINTR) {
+        if (ev.type == EV_KEY && ev.code == KEY_POWER && ev.value == 1) {
+            break;
+        }
+    }
+    close(fd);
+}
+
 }  // namespace
 
 int main() {
@@ -208,12 +244,10 @@ int main() {
     run_from_cmdline(cmdline);
 
     if (cmdline.find("gantry.testinit.hold") != std::string::npos) {
-        // Stay up for `gantryctl vm up`: reap whatever the kernel re-parents to us.
-        for (;;) {
-            if (wait(nullptr) < 0) {
-                pause();
-            }
-        }
+        // Stay up (for `gantryctl vm up` and the power button case) until the ACPI power
+        // button is pressed; without a button device, forever.
+        wait_for_power_button();
+        report("power-button", "", "");
     }
     report("poweroff", "", "");
     sync();
