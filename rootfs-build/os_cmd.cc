@@ -3,11 +3,15 @@
 #include "rootfs-build/os_cmd.h"
 
 #include <fmt/format.h>
+#include <sys/file.h>
 
+#include <cerrno>
 #include <cstdlib>
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "base/fd.h"
 #include "base/units.h"
 #include "rootfs-build/os_image.h"
 #include "rootfs-build/os_kernel.h"
@@ -96,11 +100,22 @@ uint32_t source_date_epoch() {
 
 Status run(int argc, char** argv) {
     auto f = GANTRY_TRY(parse_flags(argc, argv));
+    // Builds of several images run in parallel (ninja): one at a time downloads and
+    // unpacks into the shared cache, the others then find it there.
+    std::error_code ec;
+    std::filesystem::create_directories(f.cache_dir, ec);
+    auto lock = GANTRY_TRY_CTX(Fd::open(f.cache_dir + "/.lock", O_RDWR | O_CREAT, 0644), "cache");
+    while (flock(lock.get(), LOCK_EX) < 0) {
+        if (errno != EINTR) {
+            return fail(Error::sys("lock {}/.lock", f.cache_dir));
+        }
+    }
     std::string deb = f.kernel_deb;
     if (deb.empty()) {
         deb = GANTRY_TRY_CTX(fetch_kernel_deb(f.cache_dir), "kernel");
     }
     auto kernel = GANTRY_TRY_CTX(unpack_kernel(deb, f.cache_dir), "kernel");
+    lock.reset();
     auto tree = GANTRY_TRY_CTX(ModuleTree::scan(kernel.modules_dir), "kernel");
     f.in.kernel_release = kernel.release;
     f.in.modules = &tree;

@@ -103,10 +103,14 @@ Result<KernelTree> unpack_kernel(const std::string& deb, const std::string& cach
         }
         GANTRY_TRY_CTX(run_capture({"dpkg-deb", "-x", deb, tmp}), "unpack {}", deb);
         GANTRY_TRY(run_capture({"touch", tmp + "/.complete"}));
+        // Only a crashed unpack leaves a dir without .complete; a finished one is reused.
         fs::remove_all(dir, ec);
         fs::rename(tmp, dir, ec);
         if (ec) {
-            return fail(Error::with_errno(ec.value(), "rename " + tmp));
+            fs::remove_all(tmp, ec);
+            if (!fs::exists(dir + "/.complete", ec)) {
+                return fail(Error::msg("cannot move the unpacked kernel into {}", dir));
+            }
         }
     }
     KernelTree t;
