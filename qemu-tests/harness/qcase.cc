@@ -1,0 +1,278 @@
+#include "qemu-tests/harness/qcase.h"
+
+#include <unistd.h>
+
+#include <algorithm>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+
+#include "base/fd.h"
+#include "base/strings.h"
+#include "base/units.h"
+#include "qemu-tests/testinit/sha256.h"
+
+namespace gantry::qemu {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+// Splits on blanks, keeping "double quoted" words together; stops at an unquoted '#'.
+Result<std::vector<std::string>> tokenize(std::string_view line) {
+    std::vector<std::string> out;
+    size_t i = 0;
+    while (i < line.size()) {
+        if (line[i] == ' ' || line[i] == '\t') {
+            ++i;
+        } else if (line[i] == '#') {
+            break;
+        } else if (line[i] == '"') {
+            size_t end = line.find('"', i + 1);
+            if (end == std::string_view::npos) {
+                return fail(Error::msg("unterminated quote"));
+            }
+            out.emplace_back(line.substr(i + 1, end - i - 1));
+            i = end + 1;
+        } else {
+            size_t end = line.find_first_of(" \t", i);
+            end = end == std::string_view::npos ? line.size() : end;
+            out.emplace_back(line.substr(i, end - i));
+            i = end;
+        }
+    }
+    return out;
+}
+
+std::string expand(std::string s, const std::vector<std::pair<std::string, std::string>>& vars) {
+    for (const auto& [k, v] : vars) {
+        std::string key = "${" + k + "}";
+        for (size_t pos = s.find(key); pos != std::string::npos; pos = s.find(key, pos)) {
+            s.replace(pos, key.size(), v);
+            pos += v.size();
+        }
+    }
+    return s;
+}
+
+Result<Duration> to_ms(std::string_view text) {
+    auto d = GANTRY_TRY(parse_duration(text));
+    return std::chrono::duration_cast<Duration>(d);
+}
+
+// "key=value" against the event's JSON: strings compare unquoted, the rest as JSON.
+bool field_matches(const Event& e, const std::string& kv) {
+    auto eq = kv.find('=');
+    if (eq == std::string::npos) {
+        return false;
+    }
+    auto j = nlohmann::json::parse(e.json, nullptr, false);
+    std::string key = kv.substr(0, eq);
+    if (!j.is_object() || !j.contains(key)) {
+        return false;
+    }
+    const auto& v = j[key];
+    return (v.is_string() ? v.get<std::string>() : v.dump()) == kv.substr(eq + 1);
+}
+
+const std::vector<std::string> kVerbs = {"console", "no_console", "event", "power_button", "exit"};
+
+}  // namespace
+
+Result<Case> parse_checks(const std::string& text, const std::string& file,
+                          const std::vector<std::pair<std::string, std::string>>& vars) {
+    Case c;
+    int n = 0;
+    for (const auto& raw : split(text, '\n')) {
+        ++n;
+        auto where = [&](const Error& e) { return fmt::format("{}:{}: {}", file, n, e.str()); };
+        auto toks = tokenize(raw);
+        if (!toks) {
+            return fail(Error::msg(where(toks.error())));
+        }
+        if (toks->empty()) {
+            continue;
+        }
+        std::string verb = (*toks)[0];
+        std::vector<std::string> args;
+        Duration timeout{0};
+        for (size_t i = 1; i < toks->size(); ++i) {
+            std::string a = expand((*toks)[i], vars);
+            if (a.starts_with("timeout=")) {
+                auto d = to_ms(a.substr(8));
+                if (!d) {
+                    return fail(Error::msg(where(d.error())));
+                }
+                timeout = *d;
+            } else {
+                args.push_back(a);
+            }
+        }
+        auto need = [&](size_t k) -> Status {
+            if (args.size() != k) {
+                return fail(Error::msg("{}:{}: {} takes {} argument(s)", file, n, verb, k));
+            }
+            return ok();
+        };
+        if (verb == "image") {
+            GANTRY_TRY(need(1));
+            c.image = args[0];
+        } else if (verb == "timeout") {
+            GANTRY_TRY(need(1));
+            auto d = to_ms(args[0]);
+            if (!d) {
+                return fail(Error::msg(where(d.error())));
+            }
+            c.timeout = *d;
+        } else if (verb == "disk") {
+            GANTRY_TRY(need(1));
+            auto size = parse_size(args[0]);
+            if (!size) {
+                return fail(Error::msg(where(size.error())));
+            }
+            c.disks.push_back(*size);
+        } else if (verb == "append") {
+            c.append += (c.append.empty() ? "" : " ") + join(args, " ");
+        } else if (verb == "memory") {
+            GANTRY_TRY(need(1));
+            c.memory_mb = std::atoi(args[0].c_str());
+        } else if (verb == "network") {
+            c.network = true;
+        } else if (std::find(kVerbs.begin(), kVerbs.end(), verb) != kVerbs.end()) {
+            if ((verb == "console" || verb == "no_console" || verb == "exit") && args.size() != 1) {
+                return fail(Error::msg("{}:{}: {} takes one argument", file, n, verb));
+            }
+            if (verb == "event" && args.empty()) {
+                return fail(Error::msg("{}:{}: event needs a name", file, n));
+            }
+            c.steps.push_back(Step{n, verb, args, timeout});
+        } else {
+            std::string hint = closest_match(verb, kVerbs);
+            return fail(Error::msg("{}:{}: unknown check '{}'{}", file, n, verb,
+                                   hint.empty() ? "" : " (did you mean \"" + hint + "\"?)"));
+        }
+    }
+    return c;
+}
+
+Result<Case> load_case(const std::string& dir) {
+    std::vector<std::pair<std::string, std::string>> vars;
+    if (auto cfg = read_file(dir + "/config.yaml")) {
+        vars = {{"config_sha256", testinit::sha256_hex(*cfg)},
+                {"config_bytes", std::to_string(cfg->size())}};
+    }
+    auto text = GANTRY_TRY(read_file(dir + "/checks"));
+    auto c = GANTRY_TRY(parse_checks(text, dir + "/checks", vars));
+    c.name = fs::path(dir).filename().string();
+    c.dir = dir;
+    return c;
+}
+
+std::vector<std::string> list_cases(const std::string& root) {
+    std::vector<std::string> out;
+    std::error_code ec;
+    for (const auto& e : fs::directory_iterator(root, ec)) {
+        if (fs::exists(e.path() / "checks")) {
+            out.push_back(e.path().filename().string());
+        }
+    }
+    std::sort(out.begin(), out.end());
+    return out;
+}
+
+std::optional<std::string> skip_reason(const Case& c, const RunOptions& opts) {
+    std::string dir = opts.image_root + "/" + c.image;
+    if (auto why = read_file(dir + "/unavailable.txt")) {
+        return "OS image '" + c.image + "' unavailable: " + std::string(trim(*why));
+    }
+    if (!fs::exists(dir + "/initramfs.cpio.zst")) {
+        return "OS image '" + c.image + "' not built (" + dir + "/initramfs.cpio.zst)";
+    }
+    return std::nullopt;
+}
+
+namespace {
+
+Status run_step(Vm& vm, const Step& s, Duration timeout) {
+    if (s.verb == "console") {
+        GANTRY_TRY(vm.wait_console(s.args[0], timeout));
+    } else if (s.verb == "event") {
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            auto left =
+                std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
+            auto e = GANTRY_TRY(vm.wait_event(s.args[0], std::max(left, Duration{0})));
+            bool all = std::all_of(s.args.begin() + 1, s.args.end(),
+                                   [&](const std::string& kv) { return field_matches(e, kv); });
+            if (all) {
+                break;
+            }
+            return fail(Error::msg("event {} does not match: {}", s.args[0], e.json));
+        }
+    } else if (s.verb == "power_button") {
+        GANTRY_TRY(vm.power_button());
+    } else if (s.verb == "exit") {
+        int code = GANTRY_TRY(vm.wait_exit(timeout));
+        if (std::to_string(code) != s.args[0]) {
+            return fail(Error::msg("QEMU exited with {}, expected {}", code, s.args[0]));
+        }
+    }
+    return ok();
+}
+
+Status check_console(const Vm& vm, const Case& c) {
+    std::string log = vm.console();
+    if (log.find("Kernel panic") != std::string::npos) {
+        return fail(Error::msg("the kernel panicked"));
+    }
+    for (const auto& s : c.steps) {
+        if (s.verb == "no_console" && log.find(s.args[0]) != std::string::npos) {
+            return fail(Error::msg("line {}: the console shows \"{}\"", s.line, s.args[0]));
+        }
+    }
+    return ok();
+}
+
+}  // namespace
+
+Status run_case(const Case& c, const RunOptions& opts) {
+    VmConfig cfg;
+    cfg.image_dir = opts.image_root + "/" + c.image;
+    cfg.work_dir = opts.work_root + "/" + c.name;
+    if (fs::exists(c.dir + "/config.yaml")) {
+        cfg.config_file = c.dir + "/config.yaml";
+    }
+    cfg.append = c.append;
+    cfg.memory_mb = c.memory_mb;
+    cfg.network = c.network;
+    std::error_code ec;
+    fs::create_directories(cfg.work_dir, ec);
+    for (size_t i = 0; i < c.disks.size(); ++i) {
+        std::string disk = cfg.work_dir + "/disk" + std::to_string(i) + ".raw";
+        fs::remove(disk, ec);
+        auto fd = GANTRY_TRY(Fd::open(disk, O_RDWR | O_CREAT | O_TRUNC, 0644));
+        if (ftruncate(fd.get(), static_cast<off_t>(c.disks[i])) < 0) {
+            return fail(Error::sys("truncate {}", disk));
+        }
+        cfg.disks.push_back(disk);
+    }
+    auto vm = GANTRY_TRY(Vm::start(cfg));
+    auto explain = [&](const Error& e, int line) {
+        return Error::msg("{}/checks:{}: {}\n--- console (last lines) ---\n{}\n--- logs in {}",
+                          c.dir, line, e.str(), console_tail(vm.console()), cfg.work_dir);
+    };
+    for (const auto& s : c.steps) {
+        Duration t = s.timeout.count() > 0 ? s.timeout : c.timeout;
+        if (auto st = run_step(vm, s, t); !st) {
+            vm.kill();
+            return fail(explain(st.error(), s.line));
+        }
+    }
+    // A case that does not end with `exit` leaves the VM up; end it and check the log.
+    vm.kill();
+    if (auto st = check_console(vm, c); !st) {
+        return fail(explain(st.error(), 0));
+    }
+    return ok();
+}
+
+}  // namespace gantry::qemu
