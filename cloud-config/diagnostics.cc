@@ -29,9 +29,10 @@ void sort_diagnostics(Diagnostics& d) {
         return std::tie(a.line, a.column, a.path, a.message) <
                std::tie(b.line, b.column, b.path, b.message);
     });
-    d.erase(std::unique(d.begin(), d.end(),
-                        [](const Diagnostic& a, const Diagnostic& b) { return a.str() == b.str(); }),
-            d.end());
+    d.erase(
+        std::unique(d.begin(), d.end(),
+                    [](const Diagnostic& a, const Diagnostic& b) { return a.str() == b.str(); }),
+        d.end());
 }
 
 std::string format_diagnostics(const Diagnostics& d) {

@@ -11,7 +11,9 @@ namespace {
 
 using nlohmann::ordered_json;
 
-std::string str(std::string_view s) { return std::string(s); }
+std::string str(std::string_view s) {
+    return std::string(s);
+}
 
 std::string size_text(uint64_t bytes) {
     // Exact and readable: the biggest binary unit that divides the value.
@@ -78,12 +80,12 @@ ordered_json service_json(const Service& s) {
         for (const auto& a : s.healthcheck->test) {
             test.push_back(a);
         }
-        j["healthcheck"] = ordered_json{
-            {"test", test},
-            {"interval", format_duration(s.healthcheck->interval)},
-            {"timeout", format_duration(s.healthcheck->timeout)},
-            {"start_period", format_duration(s.healthcheck->start_period)},
-            {"retries", s.healthcheck->retries}};
+        j["healthcheck"] =
+            ordered_json{{"test", test},
+                         {"interval", format_duration(s.healthcheck->interval)},
+                         {"timeout", format_duration(s.healthcheck->timeout)},
+                         {"start_period", format_duration(s.healthcheck->start_period)},
+                         {"retries", s.healthcheck->retries}};
     }
     // Empty means "the image's default"; an empty value would not read back.
     if (!s.user.empty()) {
@@ -96,9 +98,8 @@ ordered_json service_json(const Service& s) {
     j["cap_add"] = s.cap_add;
     j["cap_drop"] = s.cap_drop;
     j["privileged"] = s.privileged;
-    j["network_mode"] = s.network_mode == NetworkMode::service
-                            ? "service:" + s.network_service
-                            : str(to_string(s.network_mode));
+    j["network_mode"] = s.network_mode == NetworkMode::service ? "service:" + s.network_service
+                                                               : str(to_string(s.network_mode));
     if (!s.hostname.empty()) {
         j["hostname"] = s.hostname;
     }
@@ -161,7 +162,8 @@ ordered_json config_json(const Config& c) {
             }
             parts.push_back(pj);
         }
-        disks.push_back(ordered_json{{"device", d.device}, {"wipe", d.wipe}, {"partitions", parts}});
+        disks.push_back(
+            ordered_json{{"device", d.device}, {"wipe", d.wipe}, {"partitions", parts}});
     }
     ordered_json fss = ordered_json::array();
     for (const auto& f : c.storage.filesystems) {
@@ -211,10 +213,9 @@ ordered_json config_json(const Config& c) {
         }
         ifs[i.name] = ij;
     }
-    j["network"] = ordered_json{
-        {"interfaces", ifs},
-        {"dns", ordered_json{{"nameservers", c.network.dns.nameservers},
-                             {"search", c.network.dns.search}}}};
+    j["network"] = ordered_json{{"interfaces", ifs},
+                                {"dns", ordered_json{{"nameservers", c.network.dns.nameservers},
+                                                     {"search", c.network.dns.search}}}};
     ordered_json services = ordered_json::object();
     for (const auto& s : c.services) {
         services[s.name] = service_json(s);
@@ -235,6 +236,9 @@ ordered_json config_json(const Config& c) {
 void emit(YAML::Emitter& out, const ordered_json& j) {
     switch (j.type()) {
         case ordered_json::value_t::object:
+            if (j.empty()) {
+                out << YAML::Flow;  // "{}" on the key's line, not a dangling block
+            }
             out << YAML::BeginMap;
             for (const auto& [k, v] : j.items()) {
                 out << YAML::Key << k << YAML::Value;
@@ -243,6 +247,9 @@ void emit(YAML::Emitter& out, const ordered_json& j) {
             out << YAML::EndMap;
             break;
         case ordered_json::value_t::array:
+            if (j.empty()) {
+                out << YAML::Flow;
+            }
             out << YAML::BeginSeq;
             for (const auto& v : j) {
                 emit(out, v);
@@ -251,8 +258,12 @@ void emit(YAML::Emitter& out, const ordered_json& j) {
             break;
         case ordered_json::value_t::string: {
             const std::string& s = j.get_ref<const std::string&>();
-            // Quote strings that would read back as another type (true, 0644, null, ...).
-            out << (s.find('\n') != std::string::npos ? YAML::Literal : YAML::DoubleQuoted) << s;
+            // Plain where yaml-cpp allows it: parse_config reads every scalar as text, so
+            // "0644" or "true" read back as the same string; multi-line text as a block.
+            if (s.find('\n') != std::string::npos) {
+                out << YAML::Literal;
+            }
+            out << s;
             break;
         }
         case ordered_json::value_t::boolean:
@@ -272,7 +283,9 @@ void emit(YAML::Emitter& out, const ordered_json& j) {
 
 }  // namespace
 
-std::string to_json(const Config& c) { return config_json(c).dump(2) + "\n"; }
+std::string to_json(const Config& c) {
+    return config_json(c).dump(2) + "\n";
+}
 
 std::string to_yaml(const Config& c) {
     YAML::Emitter out;

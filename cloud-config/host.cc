@@ -33,6 +33,8 @@ std::string parent_of(const std::string& path) {
     return slash == 0 || slash == std::string::npos ? "/" : path.substr(0, slash);
 }
 
+}  // namespace
+
 Status make_dirs(const std::string& path, mode_t mode) {
     if (path.empty() || path == "/") {
         return ok();
@@ -50,8 +52,6 @@ Status make_dirs(const std::string& path, mode_t mode) {
     }
     return ok();
 }
-
-}  // namespace
 
 Status write_file_exact(const std::string& path, std::string_view data, mode_t mode, uid_t uid,
                         gid_t gid, bool change_owner) {
@@ -141,8 +141,8 @@ Result<HostPlan> plan_host(const Config& config, const std::string& root) {
 
     // 3. write_files: decoded and owners resolved now, so a bad one stops the whole plan.
     for (const auto& w : config.write_files) {
-        std::string data = GANTRY_TRY_CTX(decode_content(w.content, w.encoding),
-                                          "write_files {}", w.path);
+        std::string data =
+            GANTRY_TRY_CTX(decode_content(w.content, w.encoding), "write_files {}", w.path);
         auto owner = GANTRY_TRY_CTX(resolve_owner(db, w.owner), "write_files {}", w.path);
         plan.files.push_back(
             FileOp{w.path, std::move(data), w.permissions, owner.first, owner.second, w.append});
@@ -155,8 +155,8 @@ Status apply_host(const HostPlan& plan, const HostOptions& options) {
     // 1. Host name: /etc/hostname for programs that read it, the kernel's for everything else.
     if (!plan.hostname.empty()) {
         GANTRY_TRY(make_dirs(under(root, "/etc"), 0755));
-        GANTRY_TRY(write_file_exact(under(root, "/etc/hostname"), plan.hostname + "\n", 0644, 0,
-                                    0, options.change_owner));
+        GANTRY_TRY(write_file_exact(under(root, "/etc/hostname"), plan.hostname + "\n", 0644, 0, 0,
+                                    options.change_owner));
         if (options.set_kernel_hostname &&
             ::sethostname(plan.hostname.data(), plan.hostname.size()) < 0) {
             return fail(Error::sys("sethostname '{}'", plan.hostname));
@@ -165,6 +165,7 @@ Status apply_host(const HostPlan& plan, const HostOptions& options) {
     // 2. Time zone: /etc/localtime -> /usr/share/zoneinfo/NAME, replaced atomically.
     if (!plan.timezone.empty()) {
         std::string link = under(root, "/etc/localtime");
+        GANTRY_TRY(make_dirs(parent_of(link), 0755));
         std::string tmp = link + ".gantry-tmp";
         ::unlink(tmp.c_str());
         std::string target = "/usr/share/zoneinfo/" + plan.timezone;

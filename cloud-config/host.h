@@ -33,8 +33,8 @@ struct FileOp {
 };
 
 struct HostPlan {
-    std::string hostname;  // empty: leave the kernel's
-    std::string timezone;  // empty: leave /etc/localtime
+    std::string hostname;       // empty: leave the kernel's
+    std::string timezone;       // empty: leave /etc/localtime
     std::vector<DirOp> dirs;    // created in order, parents first
     std::vector<FileOp> files;  // /etc/passwd, group, shadow, keys, then write_files in order
 };
@@ -50,6 +50,9 @@ inline constexpr std::string_view kDefaultUser = "core";
 
 Result<HostPlan> plan_host(const Config& config, const std::string& root);
 Status apply_host(const HostPlan& plan, const HostOptions& options);
+
+// mkdir -p: creates `path` and missing parents (parents 0755, `path` itself `mode`).
+Status make_dirs(const std::string& path, mode_t mode);
 
 // Writes `data` to `path` atomically with exactly `mode` and owner (when change_owner):
 // the temp file gets its mode and owner before the rename, so the file never exists with

@@ -10,6 +10,11 @@ const Service* Config::find_service(std::string_view name) const {
     return it == services.end() ? nullptr : &*it;
 }
 
+Mark Service::mark_of(std::string_view key) const {
+    auto it = key_marks.find(std::string(key));
+    return it == key_marks.end() ? mark : it->second;
+}
+
 const std::vector<SectionPolicy>& section_policies() {
     // Apply order: the host first (so files and users exist before services read them),
     // then disks, then mounts (services' volumes live there), then network, then services.
@@ -45,21 +50,30 @@ BootPolicy boot_policy(std::string_view section) {
 
 std::string_view to_string(Encoding e) {
     switch (e) {
-        case Encoding::plain: return "plain";
-        case Encoding::base64: return "b64";
-        case Encoding::gzip: return "gzip";
-        case Encoding::gzip_base64: return "gz+b64";
+        case Encoding::plain:
+            return "plain";
+        case Encoding::base64:
+            return "b64";
+        case Encoding::gzip:
+            return "gzip";
+        case Encoding::gzip_base64:
+            return "gz+b64";
     }
     return "?";
 }
 
 std::string_view to_string(FsFormat f) {
     switch (f) {
-        case FsFormat::ext4: return "ext4";
-        case FsFormat::xfs: return "xfs";
-        case FsFormat::btrfs: return "btrfs";
-        case FsFormat::vfat: return "vfat";
-        case FsFormat::swap: return "swap";
+        case FsFormat::ext4:
+            return "ext4";
+        case FsFormat::xfs:
+            return "xfs";
+        case FsFormat::btrfs:
+            return "btrfs";
+        case FsFormat::vfat:
+            return "vfat";
+        case FsFormat::swap:
+            return "swap";
     }
     return "?";
 }
@@ -70,18 +84,24 @@ std::string_view to_string(ServiceType t) {
 
 std::string_view to_string(RestartPolicy p) {
     switch (p) {
-        case RestartPolicy::no: return "no";
-        case RestartPolicy::always: return "always";
-        case RestartPolicy::on_failure: return "on-failure";
-        case RestartPolicy::unless_stopped: return "unless-stopped";
+        case RestartPolicy::no:
+            return "no";
+        case RestartPolicy::always:
+            return "always";
+        case RestartPolicy::on_failure:
+            return "on-failure";
+        case RestartPolicy::unless_stopped:
+            return "unless-stopped";
     }
     return "?";
 }
 
 std::string_view to_string(DependCondition c) {
     switch (c) {
-        case DependCondition::service_started: return "service_started";
-        case DependCondition::service_healthy: return "service_healthy";
+        case DependCondition::service_started:
+            return "service_started";
+        case DependCondition::service_healthy:
+            return "service_healthy";
         case DependCondition::service_completed_successfully:
             return "service_completed_successfully";
     }
@@ -90,33 +110,48 @@ std::string_view to_string(DependCondition c) {
 
 std::string_view to_string(NetworkMode m) {
     switch (m) {
-        case NetworkMode::bridge: return "bridge";
-        case NetworkMode::host: return "host";
-        case NetworkMode::none: return "none";
-        case NetworkMode::service: return "service";
+        case NetworkMode::bridge:
+            return "bridge";
+        case NetworkMode::host:
+            return "host";
+        case NetworkMode::none:
+            return "none";
+        case NetworkMode::service:
+            return "service";
     }
     return "?";
 }
 
-std::string_view to_string(Protocol p) { return p == Protocol::udp ? "udp" : "tcp"; }
+std::string_view to_string(Protocol p) {
+    return p == Protocol::udp ? "udp" : "tcp";
+}
 
 std::string_view to_string(VolumeType t) {
     switch (t) {
-        case VolumeType::bind: return "bind";
-        case VolumeType::volume: return "volume";
-        case VolumeType::tmpfs: return "tmpfs";
+        case VolumeType::bind:
+            return "bind";
+        case VolumeType::volume:
+            return "volume";
+        case VolumeType::tmpfs:
+            return "tmpfs";
     }
     return "?";
 }
 
-std::string_view to_string(KvBackend b) { return b == KvBackend::etcd ? "etcd" : "embedded"; }
+std::string_view to_string(KvBackend b) {
+    return b == KvBackend::etcd ? "etcd" : "embedded";
+}
 
 std::string_view to_string(RebootStrategy s) {
     switch (s) {
-        case RebootStrategy::off: return "off";
-        case RebootStrategy::reboot: return "reboot";
-        case RebootStrategy::best_effort: return "best-effort";
-        case RebootStrategy::etcd_lock: return "etcd-lock";
+        case RebootStrategy::off:
+            return "off";
+        case RebootStrategy::reboot:
+            return "reboot";
+        case RebootStrategy::best_effort:
+            return "best-effort";
+        case RebootStrategy::etcd_lock:
+            return "etcd-lock";
     }
     return "?";
 }

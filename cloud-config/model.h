@@ -58,8 +58,8 @@ struct Kernel {
 
 struct Partition {
     std::string label;
-    uint32_t number = 0;      // 0: the next free number
-    uint64_t size_bytes = 0;  // 0: the rest of the disk
+    uint32_t number = 0;         // 0: the next free number
+    uint64_t size_bytes = 0;     // 0: the rest of the disk
     std::string type = "linux";  // linux | swap | esp | a GPT type GUID
 };
 
@@ -146,7 +146,7 @@ struct Dependency {
 };
 
 struct Port {
-    std::string host_ip;  // empty: all addresses
+    std::string host_ip;      // empty: all addresses
     uint16_t host_start = 0;  // 0: not published (container port only)
     uint16_t host_end = 0;
     uint16_t container_start = 0;
@@ -205,7 +205,7 @@ struct Service {
     std::string user;
     std::string working_dir;
     bool read_only = false;
-    std::vector<std::string> cap_add;   // upper-case, CAP_ prefix, or "ALL"
+    std::vector<std::string> cap_add;  // upper-case, CAP_ prefix, or "ALL"
     std::vector<std::string> cap_drop;
     bool privileged = false;
     NetworkMode network_mode = NetworkMode::bridge;
@@ -217,8 +217,12 @@ struct Service {
     std::map<std::string, std::string> sysctls;
     std::map<std::string, std::string> labels;
     Resources resources;
-    bool notify = false;  // readiness through sd_notify READY=1
-    Mark mark;
+    bool notify = false;                    // readiness through sd_notify READY=1
+    Mark mark;                              // of the service's name
+    std::map<std::string, Mark> key_marks;  // of each key written, by key name
+
+    // Where `key` was written, or the service's name when it was not.
+    Mark mark_of(std::string_view key) const;
 };
 
 // ---- kv and update ----------------------------------------------------------------------

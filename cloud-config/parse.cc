@@ -14,29 +14,36 @@ using detail::ForeignKey;
 using detail::Reader;
 
 const std::vector<std::string> kTopKeys = {
-    "hostname", "users",    "ssh_authorized_keys", "write_files", "kernel", "timezone",
-    "storage",  "network",  "services",            "kv",          "update", "coreos",
+    "hostname",    "users",   "ssh_authorized_keys",
+    "write_files", "kernel",  "timezone",
+    "storage",     "network", "services",
+    "kv",          "update",  "coreos",
 };
 
 // Keys people bring from cloud-init and Compose files, with what to write instead.
 const std::vector<ForeignKey> kForeignTop = {
-    {"runcmd", "Gantry runs no shell commands at boot; run the job as a service with "
-               "type: oneshot"},
-    {"bootcmd", "Gantry runs no shell commands at boot; run the job as a service with "
-                "type: oneshot"},
-    {"packages", "Gantry installs no packages; run the software as a container image under "
-                 "services"},
+    {"runcmd",
+     "Gantry runs no shell commands at boot; run the job as a service with "
+     "type: oneshot"},
+    {"bootcmd",
+     "Gantry runs no shell commands at boot; run the job as a service with "
+     "type: oneshot"},
+    {"packages",
+     "Gantry installs no packages; run the software as a container image under "
+     "services"},
     {"manage_etc_hosts", "Gantry writes /etc/hosts itself; remove this key"},
     {"version", "a Compose file's version has no meaning here; remove it"},
-    {"volumes", "named volumes need no declaration: a volume source without a slash is kept "
-                "under /var/lib/gantry/volumes; remove this section"},
+    {"volumes",
+     "named volumes need no declaration: a volume source without a slash is kept "
+     "under /var/lib/gantry/volumes; remove this section"},
     {"networks", "services share one bridge network; choose per service with network_mode"},
 };
 
 // CoreOS cloud-config's `coreos:` section, key by key, with the Gantry equivalent.
 const std::vector<ForeignKey> kForeignCoreos = {
-    {"units", "systemd units are not supported; describe each program as a container under "
-              "services (type: oneshot for a job that runs once)"},
+    {"units",
+     "systemd units are not supported; describe each program as a container under "
+     "services (type: oneshot for a job that runs once)"},
     {"etcd", "use the kv section (backend: embedded, or backend: etcd with endpoints)"},
     {"etcd2", "use the kv section (backend: embedded, or backend: etcd with endpoints)"},
     {"fleet", "fleet is not supported; services run on this machine under services"},

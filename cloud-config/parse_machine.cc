@@ -10,7 +10,9 @@
 
 namespace gantry::config::detail {
 
-bool is_absolute_path(std::string_view p) { return !p.empty() && p.front() == '/'; }
+bool is_absolute_path(std::string_view p) {
+    return !p.empty() && p.front() == '/';
+}
 
 // RFC 1123 host name: labels of letters, digits and '-', not starting or ending with '-'.
 bool is_valid_hostname(std::string_view h) {
@@ -27,8 +29,8 @@ bool is_valid_hostname(std::string_view h) {
             label = 0;
             continue;
         }
-        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') || (ch >= '0' && ch <= '9') ||
-                  ch == '-';
+        bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+                  (ch >= '0' && ch <= '9') || ch == '-';
         if (!ok || (label == 0 && ch == '-') || ++label > 63) {
             return false;
         }
@@ -134,13 +136,17 @@ void parse_user(Reader& r, const YAML::Node& n, const std::string& path, User& u
 }
 
 void parse_write_file(Reader& r, const YAML::Node& n, const std::string& path, WriteFile& w) {
-    static const std::vector<std::string> keys = {"path",  "content", "encoding",
-                                                  "permissions", "owner", "append"};
+    static const std::vector<std::string> keys = {"path",        "content", "encoding",
+                                                  "permissions", "owner",   "append"};
     static const Choices<Encoding> encodings = {
-        {"plain", Encoding::plain},      {"b64", Encoding::base64},
-        {"base64", Encoding::base64},    {"gzip", Encoding::gzip},
-        {"gz", Encoding::gzip},          {"gz+b64", Encoding::gzip_base64},
-        {"gz+base64", Encoding::gzip_base64}, {"gzip+base64", Encoding::gzip_base64},
+        {"plain", Encoding::plain},
+        {"b64", Encoding::base64},
+        {"base64", Encoding::base64},
+        {"gzip", Encoding::gzip},
+        {"gz", Encoding::gzip},
+        {"gz+b64", Encoding::gzip_base64},
+        {"gz+base64", Encoding::gzip_base64},
+        {"gzip+base64", Encoding::gzip_base64},
         {"gzip+b64", Encoding::gzip_base64},
     };
     auto f = r.fields(n, path, keys);
@@ -151,7 +157,8 @@ void parse_write_file(Reader& r, const YAML::Node& n, const std::string& path, W
     r.require(*f, "path", path, "where to write the file");
     r.get(*f, "path", path, w.path);
     if (f->has("path") && !w.path.empty() && !is_absolute_path(w.path)) {
-        r.error(*f->get("path"), child(path, "path"), fmt::format("\"{}\" is not an absolute path", w.path));
+        r.error(*f->get("path"), child(path, "path"),
+                fmt::format("\"{}\" is not an absolute path", w.path));
     }
     const YAML::Node* content = f->get("content");
     if (content && !content->IsNull()) {
@@ -180,8 +187,9 @@ void parse_write_file(Reader& r, const YAML::Node& n, const std::string& path, W
         // Octal as a string ("0644") or as YAML wrote it (0644 reads as the scalar "0644").
         auto s = r.string(*v, child(path, "permissions"));
         if (s) {
-            bool ok = !s->empty() && s->size() <= 5 &&
-                      std::all_of(s->begin(), s->end(), [](char c) { return c >= '0' && c <= '7'; });
+            bool ok =
+                !s->empty() && s->size() <= 5 &&
+                std::all_of(s->begin(), s->end(), [](char c) { return c >= '0' && c <= '7'; });
             if (ok) {
                 w.permissions = static_cast<mode_t>(std::stoul(*s, nullptr, 8));
                 ok = w.permissions <= 07777;

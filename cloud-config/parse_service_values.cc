@@ -111,7 +111,8 @@ std::optional<Port> parse_port_short(Reader& r, const YAML::Node& n, const std::
     if (!s.empty() && s.front() == '[') {
         auto close = s.find("]:");
         if (close == std::string::npos) {
-            r.error(n, path, fmt::format("\"{}\": an IPv6 address is written [::1]:8080:80", *text));
+            r.error(n, path,
+                    fmt::format("\"{}\": an IPv6 address is written [::1]:8080:80", *text));
             return std::nullopt;
         }
         ip = s.substr(1, close - 1);
@@ -281,9 +282,10 @@ std::optional<Tmpfs> parse_tmpfs(Reader& r, const YAML::Node& n, const std::stri
     if (colon != std::string::npos) {
         std::string opt = text->substr(colon + 1);
         if (opt.rfind("size=", 0) != 0) {
-            r.error(n, path, fmt::format("\"{}\": the only tmpfs option is size=, e.g. "
-                                         "/run:size=64M",
-                                         opt));
+            r.error(n, path,
+                    fmt::format("\"{}\": the only tmpfs option is size=, e.g. "
+                                "/run:size=64M",
+                                opt));
             return std::nullopt;
         }
         auto s = parse_size(opt.substr(5));
@@ -298,9 +300,10 @@ std::optional<Tmpfs> parse_tmpfs(Reader& r, const YAML::Node& n, const std::stri
 
 std::optional<int> parse_signal(Reader& r, const YAML::Node& n, const std::string& path) {
     static const Choices<int> signals = {
-        {"SIGTERM", SIGTERM}, {"SIGINT", SIGINT},   {"SIGQUIT", SIGQUIT}, {"SIGKILL", SIGKILL},
-        {"SIGHUP", SIGHUP},   {"SIGUSR1", SIGUSR1}, {"SIGUSR2", SIGUSR2}, {"SIGWINCH", SIGWINCH},
-        {"SIGPWR", SIGPWR},   {"SIGRTMIN+3", SIGRTMIN + 3},
+        {"SIGTERM", SIGTERM},         {"SIGINT", SIGINT},     {"SIGQUIT", SIGQUIT},
+        {"SIGKILL", SIGKILL},         {"SIGHUP", SIGHUP},     {"SIGUSR1", SIGUSR1},
+        {"SIGUSR2", SIGUSR2},         {"SIGWINCH", SIGWINCH}, {"SIGPWR", SIGPWR},
+        {"SIGRTMIN+3", SIGRTMIN + 3},
     };
     auto s = r.string(n, path);
     if (!s) {
@@ -323,27 +326,59 @@ std::optional<int> parse_signal(Reader& r, const YAML::Node& n, const std::strin
         }
         names.emplace_back(k);
     }
-    r.error(n, path, fmt::format("\"{}\" is not a signal Gantry knows: {} or a number", *s,
-                                 join(names, ", ")),
-            closest_match(name, names));
+    r.error(
+        n, path,
+        fmt::format("\"{}\" is not a signal Gantry knows: {} or a number", *s, join(names, ", ")),
+        closest_match(name, names));
     return std::nullopt;
 }
 
 std::optional<std::string> parse_capability(Reader& r, const YAML::Node& n,
-                                             const std::string& path) {
+                                            const std::string& path) {
     // capabilities(7), Linux 6.1.
     static const std::vector<std::string> caps = {
-        "CAP_CHOWN",           "CAP_DAC_OVERRIDE",   "CAP_DAC_READ_SEARCH", "CAP_FOWNER",
-        "CAP_FSETID",          "CAP_KILL",           "CAP_SETGID",          "CAP_SETUID",
-        "CAP_SETPCAP",         "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST",
-        "CAP_NET_ADMIN",       "CAP_NET_RAW",        "CAP_IPC_LOCK",        "CAP_IPC_OWNER",
-        "CAP_SYS_MODULE",      "CAP_SYS_RAWIO",      "CAP_SYS_CHROOT",      "CAP_SYS_PTRACE",
-        "CAP_SYS_PACCT",       "CAP_SYS_ADMIN",      "CAP_SYS_BOOT",        "CAP_SYS_NICE",
-        "CAP_SYS_RESOURCE",    "CAP_SYS_TIME",       "CAP_SYS_TTY_CONFIG",  "CAP_MKNOD",
-        "CAP_LEASE",           "CAP_AUDIT_WRITE",    "CAP_AUDIT_CONTROL",   "CAP_SETFCAP",
-        "CAP_MAC_OVERRIDE",    "CAP_MAC_ADMIN",      "CAP_SYSLOG",          "CAP_WAKE_ALARM",
-        "CAP_BLOCK_SUSPEND",   "CAP_AUDIT_READ",     "CAP_PERFMON",         "CAP_BPF",
-        "CAP_CHECKPOINT_RESTORE", "ALL",
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETPCAP",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_MKNOD",
+        "CAP_LEASE",
+        "CAP_AUDIT_WRITE",
+        "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ",
+        "CAP_PERFMON",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
+        "ALL",
     };
     auto s = r.string(n, path);
     if (!s) {

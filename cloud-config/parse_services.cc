@@ -10,22 +10,23 @@ namespace gantry::config::detail {
 namespace {
 
 const std::vector<std::string> kServiceKeys = {
-    "image",       "command",     "entrypoint",   "environment",       "env_file",
-    "ports",       "volumes",     "tmpfs",        "restart",           "depends_on",
-    "healthcheck", "user",        "working_dir",  "read_only",         "cap_add",
-    "cap_drop",    "privileged",  "network_mode", "hostname",          "stop_signal",
-    "stop_grace_period", "ulimits", "sysctls",    "labels",            "mem_limit",
-    "cpus",        "pids_limit",  "deploy",       "type",              "notify",
+    "image",       "command",     "entrypoint",        "environment", "env_file",    "ports",
+    "volumes",     "tmpfs",       "restart",           "depends_on",  "healthcheck", "user",
+    "working_dir", "read_only",   "cap_add",           "cap_drop",    "privileged",  "network_mode",
+    "hostname",    "stop_signal", "stop_grace_period", "ulimits",     "sysctls",     "labels",
+    "mem_limit",   "cpus",        "pids_limit",        "deploy",      "type",        "notify",
 };
 
 // Compose keys with no meaning on a single Gantry machine, with what to do instead.
 const std::vector<ForeignKey> kForeignService = {
-    {"build", "Gantry does not build images; build and push it elsewhere, then name it in "
-              "image"},
+    {"build",
+     "Gantry does not build images; build and push it elsewhere, then name it in "
+     "image"},
     {"container_name", "the container is named after the service; remove container_name"},
     {"networks", "services share one bridge network; choose with network_mode"},
-    {"links", "services reach each other by name through the built-in DNS; use depends_on for "
-              "start order"},
+    {"links",
+     "services reach each other by name through the built-in DNS; use depends_on for "
+     "start order"},
     {"extends", "extends is not supported; write the service out in full"},
     {"profiles", "profiles are not supported: every service in the file runs"},
     {"scale", "one container per service; declare a second service to run two"},
@@ -67,8 +68,7 @@ void parse_restart(Reader& r, const YAML::Node& n, const std::string& path, Rest
     if (!s) {
         return;
     }
-    static const std::vector<std::string> names = {"no", "always", "on-failure",
-                                                   "unless-stopped"};
+    static const std::vector<std::string> names = {"no", "always", "on-failure", "unless-stopped"};
     if (*s == "no") {
         out.policy = RestartPolicy::no;
     } else if (*s == "always") {
@@ -117,12 +117,12 @@ void parse_depends_on(Reader& r, const YAML::Node& n, const std::string& path,
         std::string p = child(path, e.key);
         if (!e.value.IsNull()) {
             if (auto f = r.fields(e.value, p, {"condition", "restart", "required"})) {
-                r.get_choice(*f, "condition", p, d.condition,
-                             Choices<DependCondition>{
-                                 {"service_started", DependCondition::service_started},
-                                 {"service_healthy", DependCondition::service_healthy},
-                                 {"service_completed_successfully",
-                                  DependCondition::service_completed_successfully}});
+                r.get_choice(
+                    *f, "condition", p, d.condition,
+                    Choices<DependCondition>{{"service_started", DependCondition::service_started},
+                                             {"service_healthy", DependCondition::service_healthy},
+                                             {"service_completed_successfully",
+                                              DependCondition::service_completed_successfully}});
                 // restart/required are accepted for Compose compatibility: Gantry always
                 // restarts dependents in order and every dependency is required.
                 bool ignored = true;
@@ -140,8 +140,8 @@ void parse_depends_on(Reader& r, const YAML::Node& n, const std::string& path,
 
 void parse_healthcheck(Reader& r, const YAML::Node& n, const std::string& path,
                        std::optional<Healthcheck>& out) {
-    auto f = r.fields(n, path,
-                      {"test", "interval", "timeout", "retries", "start_period", "disable"});
+    auto f =
+        r.fields(n, path, {"test", "interval", "timeout", "retries", "start_period", "disable"});
     if (!f) {
         out = Healthcheck{};
         return;
@@ -196,8 +196,8 @@ void parse_ulimits(Reader& r, const YAML::Node& n, const std::string& path,
                    std::map<std::string, Ulimit>& out) {
     // setrlimit(2) resources, as Docker names them.
     static const std::vector<std::string> names = {
-        "core",   "cpu",     "data",       "fsize",  "locks",  "memlock", "msgqueue", "nice",
-        "nofile", "nproc",   "rss",        "rtprio", "rttime", "sigpending", "stack",
+        "core",   "cpu",   "data", "fsize",  "locks",  "memlock",    "msgqueue", "nice",
+        "nofile", "nproc", "rss",  "rtprio", "rttime", "sigpending", "stack",
     };
     auto es = r.entries(n, path);
     if (!es) {
@@ -226,8 +226,8 @@ void parse_ulimits(Reader& r, const YAML::Node& n, const std::string& path,
                 u.hard = r.unsigned_int(*v, child(p, "hard"), kMax).value_or(0);
             }
             if (u.soft > u.hard) {
-                r.error(e.value, p, fmt::format("soft limit {} is above hard limit {}", u.soft,
-                                                u.hard));
+                r.error(e.value, p,
+                        fmt::format("soft limit {} is above hard limit {}", u.soft, u.hard));
             }
         } else if (auto v = r.unsigned_int(e.value, p, kMax)) {
             u.soft = u.hard = *v;
@@ -285,12 +285,17 @@ void parse_service(Reader& r, const Entry& e, Service& s) {
     if (!f) {
         return;
     }
-    r.get_choice(*f, "type", path, s.type,
-                 Choices<ServiceType>{{"service", ServiceType::service},
-                                      {"oneshot", ServiceType::oneshot}});
+    for (const auto& key : kServiceKeys) {
+        if (const YAML::Node* k = f->key_node(key)) {
+            s.key_marks[key] = Reader::mark(*k);
+        }
+    }
+    r.get_choice(
+        *f, "type", path, s.type,
+        Choices<ServiceType>{{"service", ServiceType::service}, {"oneshot", ServiceType::oneshot}});
     r.require(*f, "image", path, "the container image, e.g. nginx:1.25");
     r.get(*f, "image", path, s.image);
-    if (f->has("image") && s.image.empty()) {
+    if (f->has("image") && f->get("image")->IsScalar() && s.image.empty()) {
         r.error(*f->get("image"), child(path, "image"), "is empty; name an image, e.g. nginx:1.25");
     }
     parse_command(r, *f, "command", path, s.command);

@@ -163,7 +163,8 @@ void parse_route(Reader& r, const YAML::Node& n, const std::string& path, Route&
     r.require(*f, "via", path, "the next hop's address");
     r.get(*f, "via", path, rt.via);
     if (f->has("via") && !is_ip(rt.via)) {
-        r.error(*f->get("via"), child(path, "via"), fmt::format("\"{}\" is not an IP address", rt.via));
+        r.error(*f->get("via"), child(path, "via"),
+                fmt::format("\"{}\" is not an IP address", rt.via));
     }
     r.get(*f, "metric", path, rt.metric);
 }
@@ -178,8 +179,7 @@ void parse_interface(Reader& r, const Entry& e, const std::string& path, Interfa
     if (e.value.IsNull()) {
         return;  // "eth0:" alone: bring the link up, nothing else
     }
-    auto f = r.fields(e.value, path,
-                      {"match", "dhcp", "addresses", "gateway", "routes", "mtu"});
+    auto f = r.fields(e.value, path, {"match", "dhcp", "addresses", "gateway", "routes", "mtu"});
     if (!f) {
         return;
     }

@@ -24,11 +24,16 @@ std::string item(const std::string& path, size_t index) {
 
 std::string_view kind(const YAML::Node& n) {
     switch (n.Type()) {
-        case YAML::NodeType::Null: return "nothing";
-        case YAML::NodeType::Scalar: return "a scalar";
-        case YAML::NodeType::Sequence: return "a list";
-        case YAML::NodeType::Map: return "a mapping";
-        case YAML::NodeType::Undefined: return "nothing";
+        case YAML::NodeType::Null:
+            return "nothing";
+        case YAML::NodeType::Scalar:
+            return "a scalar";
+        case YAML::NodeType::Sequence:
+            return "a list";
+        case YAML::NodeType::Map:
+            return "a mapping";
+        case YAML::NodeType::Undefined:
+            return "nothing";
     }
     return "nothing";
 }
@@ -36,6 +41,11 @@ std::string_view kind(const YAML::Node& n) {
 const YAML::Node* Fields::get(std::string_view key) const {
     auto it = by_key_.find(key);
     return it == by_key_.end() ? nullptr : &it->second.value;
+}
+
+const YAML::Node* Fields::key_node(std::string_view key) const {
+    auto it = by_key_.find(key);
+    return it == by_key_.end() ? nullptr : &it->second.key_node;
 }
 
 void Fields::add(Entry e) {
@@ -52,14 +62,25 @@ Mark Reader::mark(const YAML::Node& n) {
     return {m.line + 1, m.column + 1};
 }
 
+Mark Reader::where(const YAML::Node& n) const {
+    if (n.IsNull()) {
+        for (const auto& [node, m] : null_marks_) {
+            if (node.is(n)) {
+                return m;
+            }
+        }
+    }
+    return mark(n);
+}
+
 void Reader::error(const YAML::Node& at, const std::string& path, std::string message,
                    std::string hint) {
-    error_at(mark(at), path, std::move(message), std::move(hint));
+    error_at(where(at), path, std::move(message), std::move(hint));
 }
 
 void Reader::error_at(Mark at, const std::string& path, std::string message, std::string hint) {
-    out_.push_back(Diagnostic{file_, at.line, at.column, path, std::move(message),
-                              std::move(hint)});
+    out_.push_back(
+        Diagnostic{file_, at.line, at.column, path, std::move(message), std::move(hint)});
 }
 
 std::optional<std::vector<Entry>> Reader::entries(const YAML::Node& n, const std::string& path) {
@@ -83,6 +104,9 @@ std::optional<std::vector<Entry>> Reader::entries(const YAML::Node& n, const std
             continue;
         }
         seen.emplace(key, mark(k));
+        if (it->second.IsNull()) {
+            null_marks_.emplace_back(it->second, mark(k));
+        }
         out.push_back(Entry{key, k, it->second});
     }
     return out;
@@ -323,8 +347,7 @@ std::optional<std::map<std::string, std::string>> Reader::string_map(const YAML:
     return out;
 }
 
-void Reader::get(const Fields& f, std::string_view key, const std::string& path,
-                 std::string& out) {
+void Reader::get(const Fields& f, std::string_view key, const std::string& path, std::string& out) {
     if (const YAML::Node* v = f.get(key)) {
         if (auto s = string(*v, child(path, key))) {
             out = *s;

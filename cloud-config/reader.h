@@ -32,15 +32,17 @@ struct Entry {
 
 // The checked pairs of a mapping, by key.
 class Fields {
-public:
+  public:
     explicit Fields(YAML::Node node) : node_(std::move(node)) {}
     // The value of `key`, or nullptr when the key is absent.
     const YAML::Node* get(std::string_view key) const;
     bool has(std::string_view key) const { return get(key) != nullptr; }
+    // The key's own node (for its position), or nullptr when absent.
+    const YAML::Node* key_node(std::string_view key) const;
     const YAML::Node& node() const { return node_; }
     void add(Entry e);
 
-private:
+  private:
     YAML::Node node_;
     std::map<std::string, Entry, std::less<>> by_key_;
 };
@@ -55,11 +57,14 @@ struct ForeignKey {
 };
 
 class Reader {
-public:
+  public:
     Reader(std::string file, Diagnostics& out) : file_(std::move(file)), out_(out) {}
 
     const std::string& file() const { return file_; }
     static Mark mark(const YAML::Node& n);
+    // Where to report a problem with `n`: its mark, except for an empty value ("key:"),
+    // whose mark yaml-cpp puts at the start of the next line; that one is reported at its key.
+    Mark where(const YAML::Node& n) const;
     void error(const YAML::Node& at, const std::string& path, std::string message,
                std::string hint = "");
     void error_at(Mark at, const std::string& path, std::string message, std::string hint = "");
@@ -129,13 +134,14 @@ public:
     void require(const Fields& f, std::string_view key, const std::string& path,
                  std::string_view what);
 
-private:
+  private:
     void bad_choice(const YAML::Node& n, const std::string& path, const std::string& value,
                     const std::vector<std::string>& names);
     bool scalar(const YAML::Node& n, const std::string& path, std::string_view expected);
 
     std::string file_;
     Diagnostics& out_;
+    std::vector<std::pair<YAML::Node, Mark>> null_marks_;
 };
 
 // Node kind in words, for "expected a string, found a list".

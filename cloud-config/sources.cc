@@ -4,6 +4,7 @@
 
 #include "base/fd.h"
 #include "cloud-config/codec.h"
+#include "cloud-config/host.h"
 #include "cloud-config/parse.h"
 
 namespace gantry::config {
@@ -38,12 +39,18 @@ Checked check(const std::string& location, const Result<std::string>& bytes) {
 
 std::string_view to_string(SourceKind k) {
     switch (k) {
-        case SourceKind::kernel_cmdline: return "kernel-cmdline";
-        case SourceKind::fw_cfg: return "fw_cfg";
-        case SourceKind::config_drive: return "config-drive";
-        case SourceKind::persisted: return "persisted";
-        case SourceKind::last_good: return "last-good";
-        case SourceKind::none: return "none";
+        case SourceKind::kernel_cmdline:
+            return "kernel-cmdline";
+        case SourceKind::fw_cfg:
+            return "fw_cfg";
+        case SourceKind::config_drive:
+            return "config-drive";
+        case SourceKind::persisted:
+            return "persisted";
+        case SourceKind::last_good:
+            return "last-good";
+        case SourceKind::none:
+            return "none";
     }
     return "?";
 }
@@ -82,7 +89,9 @@ std::optional<std::string> find_config_drive_file(const std::string& mount_dir) 
     return std::nullopt;
 }
 
-std::string persisted_path(const SourcePaths& paths) { return paths.state_dir + "/config.yaml"; }
+std::string persisted_path(const SourcePaths& paths) {
+    return paths.state_dir + "/config.yaml";
+}
 std::string last_good_path(const SourcePaths& paths) {
     return paths.state_dir + "/last-good.yaml";
 }
@@ -127,9 +136,7 @@ Status store_last_good(const SourcePaths& paths, std::string_view bytes) {
     if (auto old = read_file(path); old && *old == bytes) {
         return ok();
     }
-    if (::mkdir(paths.state_dir.c_str(), 0700) < 0 && errno != EEXIST) {
-        return fail(Error::sys("mkdir '{}'", paths.state_dir));
-    }
+    GANTRY_TRY(make_dirs(paths.state_dir, 0700));
     return write_file_atomic(path, bytes, 0600);
 }
 
@@ -174,9 +181,10 @@ Loaded load_config(const SourcePaths& paths) {
     }
     out.config = Config{};
     out.source = {};
-    out.message = raw ? fmt::format("{}no last good config: booting with no services (the API is "
-                                    "up; fix the config and reboot)",
-                                    refused_note)
+    out.message = raw ? fmt::format(
+                            "{}no last good config: booting with no services (the API is "
+                            "up; fix the config and reboot)",
+                            refused_note)
                       : "no config found (kernel command line, fw_cfg, config drive, "
                         "persisted copy): booting with no services (the API is up)";
     return out;

@@ -66,10 +66,10 @@ Status store_last_good(const SourcePaths& paths, std::string_view bytes);
 // What the boot runs with: never half a config.
 struct Loaded {
     Config config;
-    Source source;                // where `config` came from; kind none for the empty config
-    Source refused;               // a source whose config was refused; kind none if not
-    Diagnostics refused_errors;   // why it was refused
-    std::string message;          // one line for the console and the API
+    Source source;               // where `config` came from; kind none for the empty config
+    Source refused;              // a source whose config was refused; kind none if not
+    Diagnostics refused_errors;  // why it was refused
+    std::string message;         // one line for the console and the API
 };
 
 // Finds, reads and validates the config; on a refused config falls back to the last good

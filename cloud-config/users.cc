@@ -189,8 +189,8 @@ Result<std::pair<uid_t, gid_t>> resolve_owner(const UserDb& db, std::string_view
     if (!uid) {
         const PasswdEntry* p = db.user(uname);
         if (!p) {
-            return fail(Error::msg("owner \"{}\": no user \"{}\" in /etc/passwd or users", owner,
-                                   uname));
+            return fail(
+                Error::msg("owner \"{}\": no user \"{}\" in /etc/passwd or users", owner, uname));
         }
         uid = p->uid;
         gid = p->gid;
@@ -201,7 +201,8 @@ Result<std::pair<uid_t, gid_t>> resolve_owner(const UserDb& db, std::string_view
         if (!gid) {
             gid = db.gid_of_group(gname);
             if (!gid) {
-                return fail(Error::msg("owner \"{}\": no group \"{}\" in /etc/group", owner, gname));
+                return fail(
+                    Error::msg("owner \"{}\": no group \"{}\" in /etc/group", owner, gname));
             }
         }
     }

@@ -38,7 +38,7 @@ struct ShadowEntry {
 };
 
 class UserDb {
-public:
+  public:
     // Parses the three files; malformed lines are errors naming the file and line.
     static Result<UserDb> parse(std::string_view passwd, std::string_view group,
                                 std::string_view shadow);
@@ -55,7 +55,7 @@ public:
     std::string group_text() const;
     std::string shadow_text() const;
 
-private:
+  private:
     GroupEntry* group(std::string_view name);
     gid_t next_gid() const;
     uid_t next_uid() const;

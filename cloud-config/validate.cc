@@ -59,9 +59,11 @@ void check_references(Reader& r, const Config& c) {
         if (s.network_mode == NetworkMode::service) {
             std::string p = child(path, "network_mode");
             if (s.network_service == s.name) {
-                r.error_at(s.mark, p, "a service cannot share its own network namespace");
+                r.error_at(s.mark_of("network_mode"), p,
+                           "a service cannot share its own network namespace");
             } else if (!c.find_service(s.network_service)) {
-                r.error_at(s.mark, p, fmt::format("no service named \"{}\"", s.network_service),
+                r.error_at(s.mark_of("network_mode"), p,
+                           fmt::format("no service named \"{}\"", s.network_service),
                            closest_match(s.network_service, names));
             }
         }
@@ -82,31 +84,31 @@ void check_conflicts(Reader& r, const Service& s) {
     // this combination as well: "conflicting options: hostname and the network mode").
     if ((s.network_mode == NetworkMode::host || s.network_mode == NetworkMode::service) &&
         !s.hostname.empty()) {
-        r.error_at(s.mark, child(path, "hostname"),
+        r.error_at(s.mark_of("hostname"), child(path, "hostname"),
                    fmt::format("hostname cannot be set with network_mode: {}; the host name "
                                "is shared",
                                to_string(s.network_mode)));
     }
     if (s.privileged && (!s.cap_add.empty() || !s.cap_drop.empty())) {
-        r.error_at(s.mark, child(path, "privileged"),
+        r.error_at(s.mark_of("privileged"), child(path, "privileged"),
                    "privileged grants every capability; remove cap_add/cap_drop or privileged");
     }
     for (const auto& c : s.cap_add) {
         if (std::find(s.cap_drop.begin(), s.cap_drop.end(), c) != s.cap_drop.end()) {
-            r.error_at(s.mark, child(path, "cap_add"),
+            r.error_at(s.mark_of("cap_add"), child(path, "cap_add"),
                        fmt::format("{} is both added and dropped", c));
         }
     }
     if (s.type == ServiceType::oneshot) {
         if (s.restart.policy == RestartPolicy::always ||
             s.restart.policy == RestartPolicy::unless_stopped) {
-            r.error_at(s.mark, child(path, "restart"),
+            r.error_at(s.mark_of("restart"), child(path, "restart"),
                        fmt::format("a oneshot runs to completion; restart: {} would rerun it "
                                    "forever (use no or on-failure)",
                                    to_string(s.restart.policy)));
         }
         if (s.healthcheck) {
-            r.error_at(s.mark, child(path, "healthcheck"),
+            r.error_at(s.mark_of("healthcheck"), child(path, "healthcheck"),
                        "a oneshot has no health; depend on it with "
                        "service_completed_successfully instead");
         }
@@ -117,6 +119,9 @@ void check_ports(Reader& r, const Config& c) {
     // Key: protocol, host ip, port. Two services cannot own the same published port.
     std::map<std::tuple<Protocol, std::string, uint16_t>, std::string> owner;
     for (const auto& s : c.services) {
+        if (s.network_mode != NetworkMode::bridge) {
+            continue;  // already an error of its own (ports need the bridge)
+        }
         for (const auto& p : s.ports) {
             if (p.host_start == 0) {
                 continue;
@@ -157,7 +162,7 @@ void check_cycles(Reader& r, const Config& c) {
         }
         if (s.network_mode == NetworkMode::service && c.find_service(s.network_service) &&
             s.network_service != s.name) {
-            e.emplace_back(s.network_service, s.mark);
+            e.emplace_back(s.network_service, s.mark_of("network_mode"));
         }
     }
     enum class Color { white, grey, black };
@@ -201,9 +206,9 @@ void check_machine(Reader& r, const Config& c) {
             continue;
         }
         if (auto [it, fresh] = users.emplace(u.name, i); !fresh) {
-            r.error_at(u.mark, child(item("users", i), "name"),
-                       fmt::format("user \"{}\" is already declared in users[{}]", u.name,
-                                   it->second));
+            r.error_at(
+                u.mark, child(item("users", i), "name"),
+                fmt::format("user \"{}\" is already declared in users[{}]", u.name, it->second));
         }
     }
     std::map<std::string, size_t> files;
@@ -245,9 +250,9 @@ void check_storage(Reader& r, const Storage& s) {
         if (!f.device.empty()) {
             auto [it, fresh] = devices.emplace(f.device, who);
             if (!fresh) {
-                r.error_at(f.mark, child(who, "device"),
-                           fmt::format("\"{}\" already holds the filesystem of {}", f.device,
-                                       it->second));
+                r.error_at(
+                    f.mark, child(who, "device"),
+                    fmt::format("\"{}\" already holds the filesystem of {}", f.device, it->second));
             }
         }
     }
