@@ -90,8 +90,11 @@ std::optional<std::vector<Entry>> Reader::entries(const YAML::Node& n, const std
     }
     std::vector<Entry> out;
     std::map<std::string, Mark, std::less<>> seen;
-    for (auto it = n.begin(); it != n.end(); ++it) {
-        const YAML::Node& k = it->first;
+    // Copies, not references: yaml-cpp's iterator returns its pair through a temporary
+    // proxy, so `const Node& k = it->first` dangles (ASan: stack-use-after-scope).
+    for (auto pair : n) {
+        YAML::Node k = pair.first;
+        YAML::Node v = pair.second;
         if (!k.IsScalar()) {
             error(k, path, fmt::format("a key must be a plain name, found {}", kind(k)));
             continue;
@@ -104,10 +107,10 @@ std::optional<std::vector<Entry>> Reader::entries(const YAML::Node& n, const std
             continue;
         }
         seen.emplace(key, mark(k));
-        if (it->second.IsNull()) {
-            null_marks_.emplace_back(it->second, mark(k));
+        if (v.IsNull()) {
+            null_marks_.emplace_back(v, mark(k));
         }
-        out.push_back(Entry{key, k, it->second});
+        out.push_back(Entry{key, k, v});
     }
     return out;
 }
