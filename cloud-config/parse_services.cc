@@ -15,6 +15,7 @@ const std::vector<std::string> kServiceKeys = {
     "working_dir", "read_only",   "cap_add",           "cap_drop",    "privileged",  "network_mode",
     "hostname",    "stop_signal", "stop_grace_period", "ulimits",     "sysctls",     "labels",
     "mem_limit",   "cpus",        "pids_limit",        "deploy",      "type",        "notify",
+    "resources",
 };
 
 // Compose keys with no meaning on a single Gantry machine, with what to do instead.
@@ -236,6 +237,22 @@ void parse_ulimits(Reader& r, const YAML::Node& n, const std::string& path,
     }
 }
 
+// {memory, cpus, pids}: the body of Compose's deploy.resources.limits and of Gantry's
+// shorter `resources` (the spelling DESIGN.md shows).
+void parse_limits(Reader& r, const YAML::Node& n, const std::string& lp, Resources& res) {
+    auto lf = r.fields(n, lp, {"cpus", "memory", "pids"});
+    if (!lf) {
+        return;
+    }
+    r.get_size(*lf, "memory", lp, res.memory_bytes);
+    if (auto* v = lf->get("cpus")) {
+        res.cpus = r.number(*v, child(lp, "cpus")).value_or(0);
+    }
+    if (auto* v = lf->get("pids")) {
+        res.pids = r.unsigned_int(*v, child(lp, "pids"), 4194304).value_or(0);
+    }
+}
+
 void parse_deploy(Reader& r, const YAML::Node& n, const std::string& path, Resources& res) {
     static const std::vector<ForeignKey> foreign = {
         {"replicas", "one container per service; declare a second service to run two"},
@@ -258,18 +275,7 @@ void parse_deploy(Reader& r, const YAML::Node& n, const std::string& path, Resou
     if (!rf || !rf->has("limits")) {
         return;
     }
-    std::string lp = child(rp, "limits");
-    auto lf = r.fields(*rf->get("limits"), lp, {"cpus", "memory", "pids"});
-    if (!lf) {
-        return;
-    }
-    r.get_size(*lf, "memory", lp, res.memory_bytes);
-    if (auto* v = lf->get("cpus")) {
-        res.cpus = r.number(*v, child(lp, "cpus")).value_or(0);
-    }
-    if (auto* v = lf->get("pids")) {
-        res.pids = r.unsigned_int(*v, child(lp, "pids"), 4194304).value_or(0);
-    }
+    parse_limits(r, *rf->get("limits"), child(rp, "limits"), res);
 }
 
 void parse_service(Reader& r, const Entry& e, Service& s) {
@@ -422,28 +428,51 @@ void parse_service(Reader& r, const Entry& e, Service& s) {
     if (auto* v = f->get("pids_limit")) {
         s.resources.pids = r.unsigned_int(*v, child(path, "pids_limit"), 4194304).value_or(0);
     }
+    // Limits have three spellings (mem_limit/cpus/pids_limit, resources, and Compose's
+    // deploy.resources.limits); one limit written in two places is ambiguous, so an error.
+    struct Spelling {
+        std::string_view key;
+        std::string_view memory, cpus, pids;
+        Resources res;
+    };
+    std::vector<Spelling> spellings;
+    if (auto* v = f->get("resources")) {
+        Spelling sp{"resources", "resources.memory", "resources.cpus", "resources.pids", {}};
+        parse_limits(r, *v, child(path, "resources"), sp.res);
+        spellings.push_back(sp);
+    }
     if (auto* v = f->get("deploy")) {
-        // Compose writes limits in two places; both at once is ambiguous, so it is an error.
-        Resources d;
-        parse_deploy(r, *v, child(path, "deploy"), d);
-        auto both = [&](bool a, bool b, std::string_view short_key, std::string_view long_key) {
-            if (a && b) {
-                r.error(*v, child(path, "deploy"),
-                        fmt::format("set either {} or deploy.resources.limits.{}, not both",
-                                    short_key, long_key));
+        Spelling sp{"deploy",
+                    "deploy.resources.limits.memory",
+                    "deploy.resources.limits.cpus",
+                    "deploy.resources.limits.pids",
+                    {}};
+        parse_deploy(r, *v, child(path, "deploy"), sp.res);
+        spellings.push_back(sp);
+    }
+    for (const auto& sp : spellings) {
+        const YAML::Node& at = *f->get(sp.key);
+        auto merge = [&](bool set_here, bool set_before, std::string_view before,
+                         std::string_view here) {
+            if (set_here && set_before) {
+                r.error(at, child(path, sp.key),
+                        fmt::format("set either {} or {}, not both", before, here));
             }
         };
-        both(f->has("mem_limit"), d.memory_bytes != 0, "mem_limit", "memory");
-        both(f->has("cpus"), d.cpus != 0, "cpus", "cpus");
-        both(f->has("pids_limit"), d.pids != 0, "pids_limit", "pids");
-        if (d.memory_bytes != 0) {
-            s.resources.memory_bytes = d.memory_bytes;
+        merge(sp.res.memory_bytes != 0, s.resources.memory_bytes != 0,
+              f->has("mem_limit") ? "mem_limit" : "resources.memory", sp.memory);
+        merge(sp.res.cpus != 0, s.resources.cpus != 0, f->has("cpus") ? "cpus" : "resources.cpus",
+              sp.cpus);
+        merge(sp.res.pids != 0, s.resources.pids != 0,
+              f->has("pids_limit") ? "pids_limit" : "resources.pids", sp.pids);
+        if (sp.res.memory_bytes != 0) {
+            s.resources.memory_bytes = sp.res.memory_bytes;
         }
-        if (d.cpus != 0) {
-            s.resources.cpus = d.cpus;
+        if (sp.res.cpus != 0) {
+            s.resources.cpus = sp.res.cpus;
         }
-        if (d.pids != 0) {
-            s.resources.pids = d.pids;
+        if (sp.res.pids != 0) {
+            s.resources.pids = sp.res.pids;
         }
     }
     r.get(*f, "notify", path, s.notify);

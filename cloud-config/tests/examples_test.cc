@@ -45,6 +45,20 @@ TEST(Examples, AllValidAndRoundTrip) {
     }
 }
 
+TEST(Examples, DesignDocExampleIsValid) {
+    std::string path = GANTRY_CONFIG_TESTS_DIR "/good/design-example.yaml";
+    auto c = parse_config(testing::slurp(path), path);
+    ASSERT_TRUE(c) << format_diagnostics(c.error());
+    const Service* db = c->find_service("db");
+    ASSERT_NE(db, nullptr);
+    EXPECT_EQ(db->resources.memory_bytes, 128u << 20);
+    EXPECT_DOUBLE_EQ(db->resources.cpus, 0.5);
+    EXPECT_EQ(db->resources.pids, 256u);
+    EXPECT_EQ(c->storage.filesystems.at(0).label, "data");
+    EXPECT_EQ(c->network.interfaces.at(0).name, "eth0");
+    EXPECT_TRUE(c->network.interfaces.at(0).dhcp);
+}
+
 TEST(Examples, RequiredOnesExist) {
     for (const char* name : {"default.yaml", "web.yaml", "web-db.yaml", "storage-network.yaml"}) {
         EXPECT_TRUE(fs::exists(std::string(GANTRY_EXAMPLES_DIR "/") + name)) << name;
