@@ -140,7 +140,7 @@ Status store_last_good(const SourcePaths& paths, std::string_view bytes) {
     return write_file_atomic(path, bytes, 0600);
 }
 
-Loaded load_config(const SourcePaths& paths) {
+Loaded load_config(const SourcePaths& paths, bool keep_last_good) {
     Loaded out;
     std::optional<RawConfig> raw = find_source(paths);
     if (raw) {
@@ -150,6 +150,9 @@ Loaded load_config(const SourcePaths& paths) {
             out.source = raw->source;
             out.message = fmt::format("config from {} ({})", raw->source.location,
                                       to_string(raw->source.kind));
+            if (!keep_last_good) {
+                return out;
+            }
             if (auto st = store_last_good(paths, *raw->bytes); !st) {
                 out.message += fmt::format("; could not keep it as the last good config: {}",
                                            st.error().str());

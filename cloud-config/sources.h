@@ -73,7 +73,8 @@ struct Loaded {
 };
 
 // Finds, reads and validates the config; on a refused config falls back to the last good
-// one, then to an empty config. Stores an accepted new config as the last good one.
-Loaded load_config(const SourcePaths& paths);
+// one, then to an empty config. At boot (`keep_last_good`) an accepted new config is stored
+// as the last good one; `gantryctl config show` passes false and changes nothing.
+Loaded load_config(const SourcePaths& paths, bool keep_last_good = true);
 
 }  // namespace gantry::config

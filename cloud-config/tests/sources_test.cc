@@ -85,6 +85,15 @@ TEST(Load, AcceptedConfigBecomesTheLastGoodOne) {
     EXPECT_EQ(l.message, "config from " + p.fw_cfg + " (fw_cfg)");
 }
 
+TEST(Load, ShowingTheConfigWritesNothing) {
+    TempDir t;
+    SourcePaths p = paths_in(t);
+    t.write("fw_cfg/raw", kGood);
+    Loaded l = load_config(p, /*keep_last_good=*/false);
+    EXPECT_EQ(l.config.services.size(), 1u);
+    EXPECT_FALSE(std::filesystem::exists(last_good_path(p)));
+}
+
 TEST(Load, RefusedConfigFallsBackToTheLastGoodOne) {
     TempDir t;
     SourcePaths p = paths_in(t);
