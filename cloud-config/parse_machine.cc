@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "base/strings.h"
 #include "cloud-config/codec.h"
 #include "cloud-config/parse_internal.h"
 
@@ -13,6 +14,21 @@ namespace gantry::config::detail {
 bool is_absolute_path(std::string_view p) {
     return !p.empty() && p.front() == '/';
 }
+
+namespace {
+
+// "/a/../b": a path that names its target indirectly; refused where Gantry writes files,
+// so a config can only ever write where it plainly says.
+bool has_dot_dot(std::string_view p) {
+    for (const auto& part : split(p, '/')) {
+        if (part == "..") {
+            return true;
+        }
+    }
+    return false;
+}
+
+}  // namespace
 
 // RFC 1123 host name: labels of letters, digits and '-', not starting or ending with '-'.
 bool is_valid_hostname(std::string_view h) {
@@ -156,6 +172,10 @@ void parse_write_file(Reader& r, const YAML::Node& n, const std::string& path, W
     w.mark = Reader::mark(n);
     r.require(*f, "path", path, "where to write the file");
     r.get(*f, "path", path, w.path);
+    if (f->has("path") && has_dot_dot(w.path)) {
+        r.error(*f->get("path"), child(path, "path"),
+                fmt::format("\"{}\" contains \"..\"; write the path it means", w.path));
+    }
     if (f->has("path") && !w.path.empty() && !is_absolute_path(w.path)) {
         r.error(*f->get("path"), child(path, "path"),
                 fmt::format("\"{}\" is not an absolute path", w.path));

@@ -38,7 +38,8 @@ int cmd_config_show(const Args& args) {
     }
     config::Config c;
     if (file.empty()) {
-        config::Loaded loaded = config::load_config(config::SourcePaths{}, /*keep_last_good=*/false);
+        config::Loaded loaded =
+            config::load_config(config::SourcePaths{}, /*keep_last_good=*/false);
         if (!loaded.refused_errors.empty()) {
             fmt::print(stderr, "{}", config::format_diagnostics(loaded.refused_errors));
         }
