@@ -104,8 +104,9 @@ void UserDb::apply(const User& u) {
                            [&](const PasswdEntry& p) { return p.name == u.name; });
     if (it == passwd_.end()) {
         // A personal group with the same number as the user when it is free, as useradd does.
-        uid_t uid = next_uid();
-        gid_t gid = std::max<gid_t>(uid, next_gid());
+        // root is uid 0 by definition, even in a root dir whose /etc/passwd is empty.
+        uid_t uid = u.name == "root" ? 0 : next_uid();
+        gid_t gid = u.name == "root" ? 0 : std::max<gid_t>(uid, next_gid());
         if (GroupEntry* g = group(u.name)) {
             gid = g->gid;
         } else {
@@ -186,6 +187,10 @@ Result<std::pair<uid_t, gid_t>> resolve_owner(const UserDb& db, std::string_view
     std::string_view uname = owner.substr(0, colon);
     std::optional<uid_t> uid = number(uname);
     std::optional<gid_t> gid;
+    if (!uid && uname == "root" && !db.user("root")) {
+        uid = 0;  // root is uid 0 even on a root dir whose /etc/passwd does not list it yet
+        gid = 0;
+    }
     if (!uid) {
         const PasswdEntry* p = db.user(uname);
         if (!p) {
@@ -200,6 +205,9 @@ Result<std::pair<uid_t, gid_t>> resolve_owner(const UserDb& db, std::string_view
         gid = number(gname);
         if (!gid) {
             gid = db.gid_of_group(gname);
+            if (!gid && gname == "root") {
+                gid = 0;
+            }
             if (!gid) {
                 return fail(
                     Error::msg("owner \"{}\": no group \"{}\" in /etc/group", owner, gname));

@@ -164,11 +164,14 @@ TEST(Host, FreshRootWithoutEtcFiles) {
     TempDir t;
     Config c = parse(
         "users:\n  - name: root\n    ssh_authorized_keys: ['ssh-rsa AAAA r@x']\n"
-        "timezone: Europe/Paris\n");
+        "timezone: Europe/Paris\nwrite_files:\n  - {path: /etc/issue, content: hi}\n");
     auto plan = plan_host(c, t.path());
     ASSERT_TRUE(plan) << plan.error().str();
     ASSERT_TRUE(apply_host(*plan, options(t)));
     EXPECT_EQ(slurp(t / "root/.ssh/authorized_keys"), "ssh-rsa AAAA r@x\n");
+    EXPECT_EQ(slurp(t / "etc/issue"), "hi");
+    EXPECT_EQ(slurp(t / "etc/passwd"), "root:x:0:0::/root:/bin/sh\n");
+    EXPECT_EQ(slurp(t / "etc/group"), "root:x:0:\n");
     EXPECT_EQ(std::filesystem::read_symlink(t / "etc/localtime"),
               "/usr/share/zoneinfo/Europe/Paris");
 }
