@@ -1,0 +1,49 @@
+// gantryctl: a thin main. Finds the subcommand in a table and hands it the rest of argv.
+#include <fmt/format.h>
+
+#include <cstdio>
+#include <string_view>
+
+#include "ctl/commands.h"
+
+namespace {
+
+struct Command {
+    std::string_view group;
+    std::string_view name;
+    int (*run)(const gantry::ctl::Args&);
+    std::string_view usage;
+};
+
+constexpr Command kCommands[] = {
+    {"config", "validate", gantry::ctl::cmd_config_validate,
+     "config validate FILE...          check configs; errors as FILE:LINE:COLUMN"},
+    {"config", "show", gantry::ctl::cmd_config_show,
+     "config show [--output yaml|json] [FILE]   the effective config, defaults filled in"},
+};
+
+void usage(FILE* out) {
+    fmt::print(out, "usage: gantryctl COMMAND [ARGS...]\n\ncommands:\n");
+    for (const auto& c : kCommands) {
+        fmt::print(out, "  {}\n", c.usage);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    gantry::ctl::Args args(argv + 1, argv + argc);
+    if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
+        usage(args.empty() ? stderr : stdout);
+        return args.empty() ? gantry::ctl::kExitUsage : gantry::ctl::kExitOk;
+    }
+    for (const auto& c : kCommands) {
+        if (args.size() >= 2 && args[0] == c.group && args[1] == c.name) {
+            return c.run(gantry::ctl::Args(args.begin() + 2, args.end()));
+        }
+    }
+    fmt::print(stderr, "gantryctl: unknown command \"{}{}{}\"\n\n", args[0],
+               args.size() > 1 ? " " : "", args.size() > 1 ? args[1] : "");
+    usage(stderr);
+    return gantry::ctl::kExitUsage;
+}
