@@ -5,6 +5,8 @@
 #include <string_view>
 
 #include "ctl/commands.h"
+#include "ctl/kv_cmd.h"
+#include "ctl/vm_cmd.h"
 
 namespace {
 
@@ -22,10 +24,26 @@ constexpr Command kCommands[] = {
      "config show [--output yaml|json] [FILE]   the effective config, defaults filled in"},
 };
 
+// Command groups that parse their own argv (argv[0] is the group name).
+struct Group {
+    std::string_view name;
+    int (*run)(int argc, char** argv);
+    std::string_view usage;
+};
+
+constexpr Group kGroups[] = {
+    {"kv", gantry::ctl::kv_cli_main,
+     "kv get|put|del|watch|lease|txn ...   the discovery store (gantryctl kv --help)"},
+    {"vm", vm_command, "vm up|test CONFIG.yaml ...        boot a config in a local QEMU VM"},
+};
+
 void usage(FILE* out) {
     fmt::print(out, "usage: gantryctl COMMAND [ARGS...]\n\ncommands:\n");
     for (const auto& c : kCommands) {
         fmt::print(out, "  {}\n", c.usage);
+    }
+    for (const auto& g : kGroups) {
+        fmt::print(out, "  {}\n", g.usage);
     }
 }
 
@@ -36,6 +54,11 @@ int main(int argc, char** argv) {
     if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
         usage(args.empty() ? stderr : stdout);
         return args.empty() ? gantry::ctl::kExitUsage : gantry::ctl::kExitOk;
+    }
+    for (const auto& g : kGroups) {
+        if (args[0] == g.name) {
+            return g.run(argc - 1, argv + 1);
+        }
     }
     for (const auto& c : kCommands) {
         if (args.size() >= 2 && args[0] == c.group && args[1] == c.name) {

@@ -9,20 +9,17 @@ src=$1
 build=$2
 seconds=$3
 
+# Any clang works: with clang 14 (Debian 12's default), whose libstdc++ view hides
+# std::expected, base/expected.h supplies a type of the same shape.
 cxx=""
-for c in clang++-19 clang++-18 clang++-17 clang++-16 clang++; do
+for c in clang++ clang++-19 clang++-18 clang++-17 clang++-16 clang++-15 clang++-14; do
     if command -v "$c" >/dev/null 2>&1; then
-        major=$("$c" -dumpversion | cut -d. -f1)
-        # clang < 16 cannot compile libstdc++ 12's std::expected (P0848, conditionally
-        # trivial special members), which base/error.h uses.
-        if [ "$major" -ge 16 ]; then
-            cxx=$c
-            break
-        fi
+        cxx=$c
+        break
     fi
 done
 if [ -z "$cxx" ]; then
-    echo "run_fuzz: SKIPPED: no clang++ >= 16 found (scripts/install-deps installs clang-16)"
+    echo "run_fuzz: SKIPPED: no clang++ found (scripts/install-deps installs clang)"
     exit 77
 fi
 
