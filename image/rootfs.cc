@@ -187,6 +187,23 @@ Result<OverlayPlan> prepare_rootfs(const Store& store, const Image& image,
     return plan;
 }
 
+Result<UnpackStats> flatten_image(const Store& store, const Image& image, int target_dirfd) {
+    UnpackStats total;
+    for (size_t i = 0; i < image.manifest.layers.size(); ++i) {
+        auto blob = GANTRY_TRY(store.open_blob(image.manifest.layers[i].digest));
+        UnpackOptions opts;
+        opts.whiteouts = WhiteoutMode::kApply;
+        opts.same_owner = ::geteuid() == 0;
+        opts.expect_diff_id = image.config.diff_ids[i];
+        auto st = GANTRY_TRY_CTX(unpack_layer(blob.get(), target_dirfd, opts), "layer {}",
+                                 image.manifest.layers[i].digest.str());
+        total.entries += st.entries;
+        total.bytes += st.bytes;
+        total.warnings.insert(total.warnings.end(), st.warnings.begin(), st.warnings.end());
+    }
+    return total;
+}
+
 Status remove_container(const Store& store, const std::string& container_id) {
     GANTRY_TRY(validate_container_id(container_id));
     return remove_tree(store.root() + "/containers/" + container_id);

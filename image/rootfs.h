@@ -12,6 +12,7 @@
 #include "base/error.h"
 #include "image/digest.h"
 #include "image/store.h"
+#include "image/unpack.h"
 
 namespace gantry::image {
 
@@ -51,6 +52,11 @@ Status unmount_rootfs(const std::string& target);
 Result<OverlayPlan> prepare_rootfs(const Store& store, const Image& image,
                                    const std::string& container_id, const std::string& target,
                                    bool read_only);
+// Applies all of an image's layers, base first, into one plain tree at `target_dirfd`
+// (whiteouts applied, not kept) -- what `umoci unpack` produces; used for exports, the
+// comparison test and the benchmark. Returns the summed stats.
+Result<UnpackStats> flatten_image(const Store& store, const Image& image, int target_dirfd);
+
 // Removes a container's upper/work and its record (after unmount_rootfs).
 Status remove_container(const Store& store, const std::string& container_id);
 
