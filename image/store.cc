@@ -360,8 +360,11 @@ Result<ImageRecord> Store::find(std::string_view ref) const {
     if (parsed.digest) {
         // name@digest: the digest decides; the name only has to match the repository.
         for (const auto& [_, r] : idx) {
+            std::string_view rest = std::string_view(r.name).substr(
+                std::min(r.name.size(), parsed.repository().size()));
             if ((r.digest == *parsed.digest || r.index_digest == *parsed.digest) &&
-                r.name.starts_with(parsed.repository())) {
+                r.name.starts_with(parsed.repository()) &&
+                (rest.starts_with(':') || rest.starts_with('@'))) {
                 return r;
             }
         }

@@ -4,11 +4,18 @@
 //   - gantry layers:  ensure_layer() for each layer, the path a container root takes
 //   - umoci unpack:   Debian's umoci, from the same OCI layout
 //   - bsdtar -x:      Debian's libarchive-tools, each layer blob in order
+// With --pull (needs docker-registry and skopeo) it also starts a registry on a random
+// 127.0.0.1 port, pushes the image with skopeo, and times a pull into an empty store:
+// Gantry's pull_image() vs `skopeo copy docker://... oci:DIR`.
 // Each tool runs --runs times (default 3) with the page cache warm; the median is reported
 // with its ratio to bsdtar. Prints a Markdown table for docs/images.md.
 //
-//   gantry-bench-image [--work DIR] [--runs N] [--small-files N] [--large-mib N]
+//   gantry-bench-image [--work DIR] [--runs N] [--small-files N] [--large-mib N] [--pull]
+#include <arpa/inet.h>
 #include <fmt/core.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -24,6 +31,7 @@
 #include "base/fd.h"
 #include "image/fsutil.h"
 #include "image/import.h"
+#include "image/registry.h"
 #include "image/rootfs.h"
 #include "rootfs-build/image_builder.h"
 
@@ -104,6 +112,77 @@ void check(const Result<T>& s, const char* what) {
     }
 }
 
+int free_port() {
+    int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    socklen_t len = sizeof a;
+    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+    ::close(fd);
+    return ntohs(a.sin_port);
+}
+
+void pull_bench(const std::string& work, const std::string& layout, int runs) {
+    if (::access("/usr/bin/docker-registry", X_OK) != 0 || ::access("/usr/bin/skopeo", X_OK) != 0) {
+        fmt::print("\npull: docker-registry or skopeo not installed; skipped\n");
+        return;
+    }
+    // 1. A registry on loopback with its own storage.
+    int port = free_port();
+    std::string host = fmt::format("127.0.0.1:{}", port);
+    check(write_file_atomic(work + "/registry.yml",
+                            fmt::format("version: 0.1\nlog:\n  level: error\nstorage:\n  "
+                                        "filesystem:\n    rootdirectory: {}/registry\nhttp:\n  "
+                                        "addr: {}\n",
+                                        work, host)),
+          "registry config");
+    pid_t reg = ::fork();
+    if (reg == 0) {
+        int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+        ::dup2(null, 1);
+        ::dup2(null, 2);
+        ::execl("/usr/bin/docker-registry", "docker-registry", "serve",
+                (work + "/registry.yml").c_str(), nullptr);
+        ::_exit(127);
+    }
+    ::usleep(1500 * 1000);  // the registry starts in well under a second
+    // 2. Push, then time pulls into empty destinations.
+    std::string ref = host + "/bench/image:bench";
+    if (run({"skopeo", "--insecure-policy", "copy", "-q", "--dest-tls-verify=false",
+             "oci:" + layout + ":bench", "docker://" + ref}) != 0) {
+        fmt::print(stderr, "skopeo push failed\n");
+    } else {
+        std::vector<double> g, sk;
+        for (int r = 0; r < runs; ++r) {
+            check(image::remove_tree(work + "/pull-store"), "clean");
+            g.push_back(seconds([&] {
+                auto store = *image::Store::open(work + "/pull-store");
+                check(image::pull_image(store, ref, {}), "gantry pull");
+            }));
+            check(image::remove_tree(work + "/pull-oci"), "clean");
+            sk.push_back(seconds([&] {
+                if (run({"skopeo", "--insecure-policy", "copy", "-q", "--src-tls-verify=false",
+                         "docker://" + ref, "oci:" + work + "/pull-oci:bench"}) != 0) {
+                    fmt::print(stderr, "skopeo copy failed\n");
+                }
+            }));
+        }
+        auto median = [](std::vector<double> v) {
+            std::sort(v.begin(), v.end());
+            return v[v.size() / 2];
+        };
+        fmt::print(
+            "\n| pull from 127.0.0.1 registry | median of {} (s) | time vs skopeo |\n"
+            "|---|---|---|\n| gantry pull | {:.2f} | {:.2f}x |\n"
+            "| skopeo copy (to oci:) | {:.2f} | 1.00x |\n",
+            runs, median(g), median(g) / median(sk), median(sk));
+    }
+    ::kill(reg, SIGTERM);
+    ::waitpid(reg, nullptr, 0);
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -111,6 +190,7 @@ int main(int argc, char** argv) {
     int runs = 3;
     int small_files = 24000;
     int large_mib = 100;
+    bool pull = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -120,6 +200,8 @@ int main(int argc, char** argv) {
             runs = std::stoi(next());
         } else if (a == "--small-files") {
             small_files = std::stoi(next());
+        } else if (a == "--pull") {
+            pull = true;
         } else if (a == "--large-mib") {
             large_mib = std::stoi(next());
         } else {
@@ -234,6 +316,9 @@ int main(int argc, char** argv) {
         double m = median(times[name]);
         fmt::print("| {} | {:.2f} | {:.0f} | {} |\n", name, m, mib / m,
                    base > 0 ? fmt::format("{:.2f}x", m / base) : "-");
+    }
+    if (pull) {
+        pull_bench(work, layout, runs);
     }
     check(image::remove_tree(work), "clean");
     return 0;

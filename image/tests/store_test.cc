@@ -50,6 +50,8 @@ TEST(Store, ImportsLayoutDirectory) {
     EXPECT_TRUE(s.find(built.top.str()));
     EXPECT_TRUE(s.find(built.top.hex().substr(0, 12)));
     EXPECT_FALSE(s.find("web:v2"));
+    EXPECT_TRUE(s.find("web@" + built.top.str()));
+    EXPECT_FALSE(s.find("we@" + built.top.str())) << "a repository prefix is not a match";
 }
 
 TEST(Store, ImportsLayoutTarAndSharesBlobs) {
