@@ -142,6 +142,10 @@ Result<ImageBuildSpec> parse_build_spec(std::string_view text) {
         }
         s.platforms = j.value("platforms", std::vector<std::string>{});
         s.compression = j.value("compression", s.compression);
+        if (s.compression != "gzip" && s.compression != "zstd" && s.compression != "none") {
+            return fail(
+                Error::msg("spec: compression '{}' is not one of gzip, zstd, none", s.compression));
+        }
         s.tag = j.value("tag", s.tag);
         return s;
     } catch (const std::exception& e) {
