@@ -107,6 +107,10 @@ void FakeRegistry::handle(int fd) {
         }
         return reply(200, "application/json", R"({"token":"good-token"})");
     }
+    if (!faults_.basic_auth.empty() && header("Authorization") != "Basic " + faults_.basic_auth) {
+        return reply(401, "application/json", R"({"errors":[{"code":"UNAUTHORIZED"}]})",
+                     "WWW-Authenticate: Basic realm=\"fake\"\r\n");
+    }
     if (faults_.require_token && header("Authorization") != "Bearer good-token") {
         return reply(401, "application/json", R"({"errors":[{"code":"UNAUTHORIZED"}]})",
                      "WWW-Authenticate: Bearer realm=\"" + self +

@@ -19,6 +19,7 @@ class FakeRegistry {
         int unavailable_first = 0;    // answer 503 to the first N requests
         bool cut_first_blob = false;  // first big blob GET: send half, then close
         std::string corrupt_digest;   // serve this blob with one byte flipped
+        std::string basic_auth;       // require "Authorization: Basic <this>"
     };
     FakeRegistry(std::string layout_dir, std::string repo, Faults faults);
     ~FakeRegistry();

@@ -76,6 +76,24 @@ TEST(Pull, ByTagWithBearerToken) {
     }
 }
 
+TEST(Pull, BasicAuth) {
+    Fixture f;
+    // base64("gantry:s3cret")
+    FakeRegistry reg(f.t / "layout", "app", {.basic_auth = "Z2FudHJ5OnMzY3JldA=="});
+    auto anon = pull_image(f.store, reg.host() + "/app:v1", f.opts);
+    ASSERT_FALSE(anon);
+    EXPECT_NE(anon.error().str().find("username and password"), std::string::npos)
+        << anon.error().str();
+    f.opts.username = "gantry";
+    f.opts.password = "wrong";
+    auto wrong = pull_image(f.store, reg.host() + "/app:v1", f.opts);
+    ASSERT_FALSE(wrong);
+    EXPECT_NE(wrong.error().str().find("HTTP 401"), std::string::npos) << wrong.error().str();
+    f.opts.password = "s3cret";
+    auto r = pull_image(f.store, reg.host() + "/app:v1", f.opts);
+    ASSERT_TRUE(r) << r.error().str();
+}
+
 TEST(Pull, RetriesUnavailableRegistry) {
     Fixture f;
     FakeRegistry reg(f.t / "layout", "app", {.unavailable_first = 2});
