@@ -13,6 +13,7 @@
 #include "image/fsutil.h"
 #include "image/registry.h"
 #include "image/tests/test_util.h"
+#include "image/tests/token_server.h"
 
 namespace gantry::image {
 namespace {
@@ -203,6 +204,57 @@ TEST_F(RegistryRoot, DigestMismatchRejectedNothingStored) {
     EXPECT_NE(r.error().str().find("corrupt or tampered"), std::string::npos) << r.error().str();
     EXPECT_EQ(testing::count_entries(t_ / "store/blobs/sha256"), 0u);
     EXPECT_FALSE(store_.find(host() + "/gantry/tampered:v1"));
+}
+
+// A registry that demands bearer tokens from a token server (token auth as Docker Hub
+// does it); skopeo pushes with a push token, Gantry pulls through the challenge.
+TEST(RegistryTokenAuth, PullWithBearerToken) {
+    if (::access("/usr/bin/docker-registry", X_OK) != 0 || ::access("/usr/bin/skopeo", X_OK) != 0 ||
+        ::access("/usr/bin/openssl", X_OK) != 0) {
+        GTEST_SKIP() << "needs docker-registry, skopeo and the openssl CLI";
+    }
+    TempDir t;
+    testing::TokenServer tokens(t.path(), "gantry-test-issuer", "gantry-test");
+    ASSERT_TRUE(tokens.ok()) << "could not make a signing certificate with openssl";
+    int port = free_port();
+    std::string host = "127.0.0.1:" + std::to_string(port);
+    ASSERT_TRUE(write_file_atomic(
+        t / "config.yml",
+        fmt::format("version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    "
+                    "rootdirectory: {}\nhttp:\n  addr: {}\nauth:\n  token:\n    realm: {}\n"
+                    "    service: gantry-test\n    issuer: gantry-test-issuer\n"
+                    "    rootcertbundle: {}\n",
+                    t / "storage", host, tokens.realm(), tokens.cert_path())));
+    pid_t pid = ::fork();
+    if (pid == 0) {
+        int null = ::open("/dev/null", O_WRONLY | O_CLOEXEC);
+        ::dup2(null, 1);
+        ::dup2(null, 2);
+        ::execl("/usr/bin/docker-registry", "docker-registry", "serve", (t / "config.yml").c_str(),
+                nullptr);
+        ::_exit(127);
+    }
+    for (int i = 0; i < 100 && !can_connect(port); ++i) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    testing::build_layout(R"({"base": "scratch", "tag": "v1",
+        "layers": [{"files": [{"path": "/secret", "content": "behind a token"}]}]})",
+                          t / "layout");
+    std::string out;
+    int rc = run({"skopeo", "--insecure-policy", "copy", "-q", "--dest-tls-verify=false",
+                  "oci:" + (t / "layout") + ":v1", "docker://" + host + "/gantry/secure:v1"},
+                 &out);
+    EXPECT_EQ(rc, 0) << out;
+    int issued_before = tokens.tokens_issued();
+    EXPECT_GT(issued_before, 0) << "the registry let skopeo push without a token";
+    Store store = *Store::open(t / "store");
+    auto r = rc == 0 ? pull_image(store, host + "/gantry/secure:v1", {})
+                     : Result<ImageRecord>(fail(Error::msg("push failed")));
+    ::kill(pid, SIGTERM);
+    ::waitpid(pid, nullptr, 0);
+    ASSERT_TRUE(r) << r.error().str();
+    EXPECT_GT(tokens.tokens_issued(), issued_before) << "Gantry never asked for a token";
+    EXPECT_TRUE(store.load(*r));
 }
 
 }  // namespace
