@@ -1,0 +1,168 @@
+#include "image/unpack.h"
+
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include "image/fsutil.h"
+#include "image/tests/test_util.h"
+
+namespace gantry::image {
+namespace {
+
+using testing::TarBuilder;
+using testing::TempDir;
+
+struct Target {
+    TempDir t;
+    Fd dir;
+    Target() {
+        EXPECT_TRUE(mkdir_p(t / "root"));
+        dir = std::move(*Fd::open(t / "root", O_RDONLY | O_DIRECTORY));
+    }
+    std::string operator/(const std::string& rel) const { return t / ("root/" + rel); }
+    Result<UnpackStats> unpack(const std::string& layer, UnpackOptions opts = {}) {
+        auto fd = testing::data_fd(t, "layer-" + std::to_string(n_++), layer);
+        return unpack_layer(fd.get(), dir.get(), opts);
+    }
+    bool exists(const std::string& rel) const {
+        struct stat st;
+        return ::lstat((*this / rel).c_str(), &st) == 0;
+    }
+    int n_ = 0;
+};
+
+TEST(Unpack, FilesDirsSymlinksAndModes) {
+    for (const std::string comp : {"none", "gzip", "zstd"}) {
+        Target t;
+        auto tar = TarBuilder()
+                       .dir("etc", 0750)
+                       .file("etc/app.conf", "level=info\n", 0640)
+                       .file("bin/run", "#!/bin/sh\n", 04755)
+                       .symlink("bin/sh", "/bin/busybox")
+                       .build(comp);
+        auto r = t.unpack(tar);
+        ASSERT_TRUE(r) << comp << ": " << r.error().str();
+        EXPECT_EQ(testing::slurp(t / "etc/app.conf"), "level=info\n");
+        struct stat st;
+        ASSERT_EQ(::lstat((t / "etc").c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 07777, 0750u);
+        ASSERT_EQ(::lstat((t / "etc/app.conf").c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 07777, 0640u);
+        EXPECT_EQ(st.st_mtime, 1700000000);
+        ASSERT_EQ(::lstat((t / "bin/run").c_str(), &st), 0);
+        EXPECT_EQ(st.st_mode & 07777, ::geteuid() == 0 ? 04755u : 0755u);
+        char buf[64] = {};
+        ASSERT_GT(::readlink((t / "bin/sh").c_str(), buf, sizeof buf - 1), 0);
+        EXPECT_STREQ(buf, "/bin/busybox");
+        EXPECT_EQ(r->entries, 4u);
+    }
+}
+
+TEST(Unpack, HardLinksShareAnInode) {
+    Target t;
+    auto r = t.unpack(TarBuilder().file("a", "data").hardlink("b", "a").build());
+    ASSERT_TRUE(r) << r.error().str();
+    struct stat sa, sb;
+    ASSERT_EQ(::lstat((t / "a").c_str(), &sa), 0);
+    ASSERT_EQ(::lstat((t / "b").c_str(), &sb), 0);
+    EXPECT_EQ(sa.st_ino, sb.st_ino);
+    EXPECT_EQ(sa.st_nlink, 2u);
+}
+
+TEST(Unpack, OwnershipAndXattrs) {
+    Target t;
+    auto r = t.unpack(
+        TarBuilder().xattr("user.origin", "gantry").file("f", "x", 0600, 1234, 5678).build(),
+        {.same_owner = ::geteuid() == 0});
+    ASSERT_TRUE(r) << r.error().str();
+    char buf[32] = {};
+    ssize_t n = ::getxattr((t / "f").c_str(), "user.origin", buf, sizeof buf);
+    if (n < 0 && errno == ENOTSUP) {
+        GTEST_SKIP() << "the temp filesystem does not support user xattrs";
+    }
+    EXPECT_EQ(std::string(buf, n > 0 ? n : 0), "gantry");
+    if (::geteuid() == 0) {
+        struct stat st;
+        ASSERT_EQ(::lstat((t / "f").c_str(), &st), 0);
+        EXPECT_EQ(st.st_uid, 1234u);
+        EXPECT_EQ(st.st_gid, 5678u);
+    }
+}
+
+TEST(Unpack, AppliesWhiteoutsAndOpaqueDirs) {
+    Target t;
+    ASSERT_TRUE(t.unpack(TarBuilder()
+                             .file("a/x", "1")
+                             .file("a/y", "2")
+                             .file("b/z", "3")
+                             .file("b/keep/k", "4")
+                             .build()));
+    auto r = t.unpack(TarBuilder()
+                          .file("b/new", "5")
+                          .file("a/.wh.x", "")
+                          .file("b/.wh..wh..opq", "")
+                          .file(".wh..wh.plnk", "")
+                          .build());
+    ASSERT_TRUE(r) << r.error().str();
+    EXPECT_FALSE(t.exists("a/x"));
+    EXPECT_TRUE(t.exists("a/y"));
+    EXPECT_FALSE(t.exists("b/z"));
+    EXPECT_FALSE(t.exists("b/keep"));
+    EXPECT_TRUE(t.exists("b/new"));  // same layer as the opaque marker: stays
+    EXPECT_FALSE(t.exists("a/.wh.x"));
+    EXPECT_FALSE(t.exists(".wh..wh.plnk"));
+}
+
+TEST(Unpack, LaterEntriesReplaceEarlierOnes) {
+    Target t;
+    ASSERT_TRUE(t.unpack(TarBuilder().dir("d").file("d/f", "old").file("s", "file").build()));
+    auto r = t.unpack(TarBuilder().file("d", "now a file").dir("s").build());
+    ASSERT_TRUE(r) << r.error().str();
+    EXPECT_EQ(testing::slurp(t / "d"), "now a file");
+    struct stat st;
+    ASSERT_EQ(::lstat((t / "s").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISDIR(st.st_mode));
+}
+
+TEST(Unpack, VerifiesDiffId) {
+    Target t;
+    std::string plain = TarBuilder().file("f", "x").build();
+    Digest right = sha256_of(plain);
+    std::string gz = *build::compress(plain, "gzip");
+    auto ok = t.unpack(gz, {.expect_diff_id = right});
+    ASSERT_TRUE(ok) << ok.error().str();
+    EXPECT_EQ(ok->diff_id, right);
+    auto bad = t.unpack(gz, {.expect_diff_id = sha256_of("other")});
+    ASSERT_FALSE(bad);
+    EXPECT_NE(bad.error().str().find("the image config says"), std::string::npos);
+}
+
+TEST(Unpack, OverlayWhiteoutsNeedRoot) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "overlay whiteouts (char 0:0, trusted.overlay.opaque) need root";
+    }
+    Target t;
+    auto r = t.unpack(TarBuilder().file("a/.wh.gone", "").file("b/.wh..wh..opq", "").build(),
+                      {.whiteouts = WhiteoutMode::kOverlay});
+    ASSERT_TRUE(r) << r.error().str();
+    struct stat st;
+    ASSERT_EQ(::lstat((t / "a/gone").c_str(), &st), 0);
+    EXPECT_TRUE(S_ISCHR(st.st_mode));
+    EXPECT_EQ(st.st_rdev, makedev(0, 0));
+    char v[4] = {};
+    EXPECT_EQ(::getxattr((t / "b").c_str(), "trusted.overlay.opaque", v, sizeof v), 1);
+    EXPECT_EQ(v[0], 'y');
+}
+
+TEST(Unpack, CorruptCompressedStreamFails) {
+    Target t;
+    std::string gz = TarBuilder().file("f", std::string(100000, 'q')).build("gzip");
+    gz.resize(gz.size() / 2);
+    EXPECT_FALSE(t.unpack(gz));
+}
+
+}  // namespace
+}  // namespace gantry::image

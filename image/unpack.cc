@@ -1,0 +1,473 @@
+#include "image/unpack.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <dirent.h>
+#include <linux/openat2.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/xattr.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <memory>
+#include <unordered_set>
+
+#include "base/fd.h"
+#include "base/strings.h"
+#include "image/fsutil.h"
+
+namespace gantry::image {
+
+namespace {
+
+constexpr std::string_view kWhiteoutPrefix = ".wh.";
+constexpr std::string_view kOpaque = ".wh..wh..opq";
+constexpr size_t kMaxPath = 4096;
+
+struct ReadFree {
+    void operator()(archive* a) const { archive_read_free(a); }
+};
+
+// The decompressed stream: an outer libarchive reader in "raw" mode undoes the compression;
+// the tar reader pulls from it through this callback, so the uncompressed bytes can be
+// hashed for the diff_id in the same single pass.
+struct Stream {
+    archive* outer = nullptr;
+    Sha256 hash;
+    std::string buf = std::string(1 << 18, '\0');
+    uint64_t limit = 0;
+    bool too_big = false;
+};
+
+la_ssize_t stream_read(archive* inner, void* client, const void** out) {
+    auto* s = static_cast<Stream*>(client);
+    la_ssize_t n = archive_read_data(s->outer, s->buf.data(), s->buf.size());
+    if (n < 0) {
+        archive_set_error(inner, archive_errno(s->outer), "decompress: %s",
+                          archive_error_string(s->outer));
+        return -1;
+    }
+    s->hash.update(s->buf.data(), static_cast<size_t>(n));
+    if (s->hash.bytes() > s->limit) {
+        s->too_big = true;
+        archive_set_error(inner, EFBIG, "uncompressed layer exceeds the size limit");
+        return -1;
+    }
+    *out = s->buf.data();
+    return n;
+}
+
+int sys_openat2(int dirfd, const std::string& path, uint64_t flags, uint64_t resolve) {
+    open_how how{};
+    how.flags = flags | O_CLOEXEC;
+    how.resolve = resolve;
+    int fd;
+    do {
+        fd = static_cast<int>(::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how));
+    } while (fd < 0 && (errno == EINTR || errno == EAGAIN));
+    return fd;
+}
+
+class Unpacker {
+  public:
+    Unpacker(int root, const UnpackOptions& opts) : root_(root), opts_(opts) {}
+
+    Status entry(archive* a, archive_entry* e);
+    Status finish();
+    UnpackStats stats_;
+
+  private:
+    // Opens (creating missing directories, mode 0755) the directory `dir` inside the root.
+    Result<int> parent_dir(const std::string& dir);
+    Result<Fd> resolve_in_root(const std::string& path, uint64_t flags);
+    Status make_room(int parent, const std::string& base, bool want_dir);
+    Status write_data(archive* a, int fd, const std::string& path);
+    Status set_attrs(int fd, archive_entry* e, const std::string& path, bool is_dir);
+    Status whiteout(const std::string& dir, int parent, const std::string& base);
+
+    int root_;
+    const UnpackOptions& opts_;
+    // One-entry cache of the last parent directory: tars list a directory's files together,
+    // so most entries reuse it. Dropped whenever anything is removed or linked.
+    std::string cached_dir_;
+    Fd cached_fd_;
+    std::unordered_set<std::string> created_;  // this layer's paths (kApply opaque dirs)
+};
+
+Result<Fd> Unpacker::resolve_in_root(const std::string& path, uint64_t flags) {
+    int fd = sys_openat2(root_, path.empty() ? "." : path, flags,
+                         RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | RESOLVE_NO_XDEV);
+    if (fd < 0) {
+        return fail(Error::sys("resolve '{}' in the target", path));
+    }
+    return Fd(fd);
+}
+
+Result<int> Unpacker::parent_dir(const std::string& dir) {
+    if (cached_fd_ && dir == cached_dir_) {
+        return cached_fd_.get();
+    }
+    auto fd = resolve_in_root(dir, O_PATH | O_DIRECTORY);
+    if (!fd && fd.error().code() == ENOENT) {
+        // Create the missing directories one at a time, each resolved in the root again.
+        std::string prefix;
+        for (const auto& comp : split(dir, '/')) {
+            auto parent = GANTRY_TRY(resolve_in_root(prefix, O_PATH | O_DIRECTORY));
+            if (::mkdirat(parent.get(), comp.c_str(), 0755) != 0 && errno != EEXIST) {
+                return fail(Error::sys("mkdir '{}/{}'", prefix, comp));
+            }
+            prefix = prefix.empty() ? comp : prefix + "/" + comp;
+            created_.insert(prefix);
+        }
+        fd = resolve_in_root(dir, O_PATH | O_DIRECTORY);
+    }
+    if (!fd) {
+        return fail(std::move(fd.error()));
+    }
+    cached_dir_ = dir;
+    cached_fd_ = std::move(*fd);
+    return cached_fd_.get();
+}
+
+// Clears the way for a new entry: an existing directory stays when a directory comes
+// again; anything else in the way is removed (later layers and entries win).
+Status Unpacker::make_room(int parent, const std::string& base, bool want_dir) {
+    struct stat st;
+    if (::fstatat(parent, base.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+        if (errno == ENOENT) {
+            return ok();
+        }
+        return fail(Error::sys("stat '{}'", base));
+    }
+    if (want_dir && S_ISDIR(st.st_mode)) {
+        return ok();
+    }
+    // Drop the cache after the removal: `parent` may be the cached fd itself.
+    auto removed = remove_tree_at(parent, base);
+    cached_fd_.reset();
+    cached_dir_.clear();
+    return removed;
+}
+
+Status Unpacker::write_data(archive* a, int fd, const std::string& path) {
+    const void* block;
+    size_t size;
+    la_int64_t offset;
+    la_int64_t end = 0;
+    for (;;) {
+        int r = archive_read_data_block(a, &block, &size, &offset);
+        if (r == ARCHIVE_EOF) {
+            break;
+        }
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+            return fail(Error::msg("'{}': {}", path, archive_error_string(a)));
+        }
+        // Sparse files come as blocks at offsets; holes stay holes.
+        if (offset != end && ::lseek(fd, offset, SEEK_SET) < 0) {
+            return fail(Error::sys("seek '{}'", path));
+        }
+        GANTRY_TRY_CTX(write_all(fd, std::string_view(static_cast<const char*>(block), size)),
+                       "write '{}'", path);
+        end = offset + static_cast<la_int64_t>(size);
+        stats_.bytes += size;
+        if (stats_.bytes > opts_.max_total_size) {
+            return fail(
+                Error::msg("layer content exceeds the limit of {} bytes", opts_.max_total_size));
+        }
+    }
+    return ok();
+}
+
+Status Unpacker::set_attrs(int fd, archive_entry* e, const std::string& path, bool is_dir) {
+    // 1. Owner before mode: chown clears set-id bits.
+    if (opts_.same_owner && ::fchown(fd, static_cast<uid_t>(archive_entry_uid(e)),
+                                     static_cast<gid_t>(archive_entry_gid(e))) != 0) {
+        return fail(Error::sys("chown '{}'", path));
+    }
+    // 2. xattrs, minus the ones that would steer overlayfs.
+    archive_entry_xattr_reset(e);
+    const char* name;
+    const void* value;
+    size_t len;
+    while (archive_entry_xattr_next(e, &name, &value, &len) == ARCHIVE_OK) {
+        std::string_view n = name;
+        if (n.starts_with("trusted.overlay.") || n.starts_with("user.overlay.")) {
+            // pax tars may carry the same xattr twice (SCHILY and LIBARCHIVE keys): warn once.
+            auto w = fmt::format("'{}': dropped xattr {}", path, n);
+            if (stats_.warnings.empty() || stats_.warnings.back() != w) {
+                stats_.warnings.push_back(std::move(w));
+            }
+            continue;
+        }
+        if (::fsetxattr(fd, name, value, len, 0) != 0) {
+            if (errno == ENOTSUP || errno == EPERM) {
+                stats_.warnings.push_back(
+                    fmt::format("'{}': xattr {} not kept: {}", path, n, strerror(errno)));
+                continue;
+            }
+            return fail(Error::sys("setxattr '{}' {}", path, n));
+        }
+    }
+    // 3. Mode (with set-id bits only when we also kept the owner they were meant for).
+    mode_t mode = archive_entry_perm(e) & (opts_.same_owner ? 07777 : 01777);
+    if (::fchmod(fd, mode) != 0) {
+        return fail(Error::sys("chmod '{}'", path));
+    }
+    if (!is_dir) {
+        timespec ts[2] = {{archive_entry_mtime(e), archive_entry_mtime_nsec(e)},
+                          {archive_entry_mtime(e), archive_entry_mtime_nsec(e)}};
+        ::futimens(fd, ts);
+    }
+    return ok();
+}
+
+Status Unpacker::whiteout(const std::string& dir, int parent, const std::string& base) {
+    if (base == kOpaque) {
+        if (opts_.whiteouts == WhiteoutMode::kOverlay) {
+            auto d = GANTRY_TRY(resolve_in_root(dir, O_RDONLY | O_DIRECTORY));
+            if (::fsetxattr(d.get(), "trusted.overlay.opaque", "y", 1, 0) != 0) {
+                return fail(Error::sys("mark '{}' opaque (needs CAP_SYS_ADMIN)", dir));
+            }
+            return ok();
+        }
+        // Apply: drop what lower layers put here, keep what this layer already wrote.
+        auto d = GANTRY_TRY(resolve_in_root(dir, O_RDONLY | O_DIRECTORY));
+        DIR* dp = ::fdopendir(::fcntl(d.get(), F_DUPFD_CLOEXEC, 0));
+        if (dp == nullptr) {
+            return fail(Error::sys("opendir '{}'", dir));
+        }
+        std::vector<std::string> doomed;
+        while (dirent* de = ::readdir(dp)) {
+            std::string n = de->d_name;
+            std::string p = dir.empty() ? n : dir + "/" + n;
+            if (n != "." && n != ".." && !created_.contains(p)) {
+                doomed.push_back(n);
+            }
+        }
+        ::closedir(dp);
+        cached_fd_.reset();
+        cached_dir_.clear();
+        for (const auto& n : doomed) {
+            GANTRY_TRY(remove_tree_at(d.get(), n));
+        }
+        return ok();
+    }
+    if (base.starts_with(".wh..wh.")) {
+        return ok();  // aufs bookkeeping (.wh..wh.plnk etc.), meaningless here
+    }
+    std::string victim = base.substr(kWhiteoutPrefix.size());
+    if (victim.empty() || victim == "." || victim == "..") {
+        return fail(Error::msg("whiteout '{}/{}' names no file", dir, base));
+    }
+    GANTRY_TRY(make_room(parent, victim, false));
+    parent = GANTRY_TRY(parent_dir(dir));
+    if (opts_.whiteouts == WhiteoutMode::kOverlay) {
+        if (::mknodat(parent, victim.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0) {
+            return fail(Error::sys("whiteout '{}/{}'", dir, victim));
+        }
+        created_.insert(dir.empty() ? victim : dir + "/" + victim);
+    }
+    return ok();
+}
+
+// Normalises an entry path: "./a/b/" → "a/b", "/etc/x" → "etc/x"; refuses "..".
+Result<std::string> clean_path(const char* raw, bool* was_absolute) {
+    std::string p = raw != nullptr ? raw : "";
+    if (p.size() > kMaxPath) {
+        return fail(Error::msg("entry path of {} bytes is too long", p.size()));
+    }
+    std::vector<std::string> out;
+    *was_absolute = p.starts_with('/');
+    for (auto& c : split(p, '/')) {
+        if (c.empty() || c == ".") {
+            continue;
+        }
+        if (c == "..") {
+            return fail(Error::msg("entry '{}': '..' is not allowed in a layer path", p));
+        }
+        out.push_back(std::move(c));
+    }
+    return join(out, "/");
+}
+
+Status Unpacker::entry(archive* a, archive_entry* e) {
+    if (++stats_.entries > opts_.max_entries) {
+        return fail(Error::msg("layer has more than {} entries", opts_.max_entries));
+    }
+    bool absolute = false;
+    std::string path = GANTRY_TRY(clean_path(archive_entry_pathname(e), &absolute));
+    if (absolute) {
+        stats_.warnings.push_back(fmt::format("'/{}': leading '/' removed", path));
+    }
+    if (path.empty()) {
+        return ok();  // the root itself: its attributes belong to the target, not the layer
+    }
+    auto slash = path.rfind('/');
+    std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
+    std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    int parent = GANTRY_TRY_CTX(parent_dir(dir), "entry '{}'", path);
+
+    if (base.starts_with(kWhiteoutPrefix)) {
+        return whiteout(dir, parent, base);
+    }
+    if (archive_entry_size_is_set(e) &&
+        static_cast<uint64_t>(archive_entry_size(e)) > opts_.max_entry_size) {
+        return fail(Error::msg("entry '{}': {} bytes exceeds the per-file limit of {}", path,
+                               archive_entry_size(e), opts_.max_entry_size));
+    }
+    created_.insert(path);
+
+    // Hard links first: libarchive reports them with the target's file type.
+    if (const char* link = archive_entry_hardlink(e); link != nullptr) {
+        bool abs = false;
+        std::string target = GANTRY_TRY_CTX(clean_path(link, &abs), "hard link '{}'", path);
+        if (target.empty()) {
+            return fail(Error::msg("hard link '{}' points at the root", path));
+        }
+        auto ts = target.rfind('/');
+        std::string tdir = ts == std::string::npos ? "" : target.substr(0, ts);
+        std::string tbase = ts == std::string::npos ? target : target.substr(ts + 1);
+        // The target's parent is resolved in the root; linkat without AT_SYMLINK_FOLLOW then
+        // links the target itself, never what a symlink there points to.
+        auto tparent = GANTRY_TRY_CTX(resolve_in_root(tdir, O_PATH | O_DIRECTORY),
+                                      "hard link '{}' -> '{}'", path, target);
+        GANTRY_TRY(make_room(parent, base, false));
+        parent = GANTRY_TRY(parent_dir(dir));
+        if (::linkat(tparent.get(), tbase.c_str(), parent, base.c_str(), 0) != 0) {
+            return fail(Error::sys("hard link '{}' -> '{}' (the target must be in the layer)", path,
+                                   target));
+        }
+        return ok();
+    }
+
+    mode_t type = archive_entry_filetype(e);
+    switch (type) {
+        case AE_IFDIR: {
+            GANTRY_TRY(make_room(parent, base, true));
+            parent = GANTRY_TRY(parent_dir(dir));
+            if (::mkdirat(parent, base.c_str(), 0700) != 0 && errno != EEXIST) {
+                return fail(Error::sys("mkdir '{}'", path));
+            }
+            auto fd = GANTRY_TRY(Fd::openat(parent, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+            return set_attrs(fd.get(), e, path, true);
+        }
+        case AE_IFREG: {
+            GANTRY_TRY(make_room(parent, base, false));
+            parent = GANTRY_TRY(parent_dir(dir));
+            auto fd = GANTRY_TRY(
+                Fd::openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
+            GANTRY_TRY(write_data(a, fd.get(), path));
+            if (archive_entry_size_is_set(e) && ::ftruncate(fd.get(), archive_entry_size(e)) != 0) {
+                return fail(Error::sys("truncate '{}'", path));
+            }
+            return set_attrs(fd.get(), e, path, false);
+        }
+        case AE_IFLNK: {
+            const char* target = archive_entry_symlink(e);
+            if (target == nullptr || *target == '\0') {
+                return fail(Error::msg("symlink '{}' has no target", path));
+            }
+            GANTRY_TRY(make_room(parent, base, false));
+            parent = GANTRY_TRY(parent_dir(dir));
+            if (::symlinkat(target, parent, base.c_str()) != 0) {
+                return fail(Error::sys("symlink '{}'", path));
+            }
+            if (opts_.same_owner &&
+                ::fchownat(parent, base.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
+                           static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW) != 0) {
+                return fail(Error::sys("chown '{}'", path));
+            }
+            timespec ts[2] = {{archive_entry_mtime(e), archive_entry_mtime_nsec(e)},
+                              {archive_entry_mtime(e), archive_entry_mtime_nsec(e)}};
+            ::utimensat(parent, base.c_str(), ts, AT_SYMLINK_NOFOLLOW);
+            cached_fd_.reset();  // a symlink may now sit where a cached path went
+            cached_dir_.clear();
+            return ok();
+        }
+        case AE_IFIFO:
+        case AE_IFCHR:
+        case AE_IFBLK: {
+            if (type != AE_IFIFO && !opts_.allow_devices) {
+                return fail(
+                    Error::msg("entry '{}' is a device node ({}:{}); device nodes are "
+                               "not allowed in image layers",
+                               path, archive_entry_rdevmajor(e), archive_entry_rdevminor(e)));
+            }
+            GANTRY_TRY(make_room(parent, base, false));
+            parent = GANTRY_TRY(parent_dir(dir));
+            mode_t m = (type == AE_IFIFO ? S_IFIFO : type == AE_IFCHR ? S_IFCHR : S_IFBLK) | 0600;
+            if (::mknodat(parent, base.c_str(), m, archive_entry_rdev(e)) != 0) {
+                return fail(Error::sys("mknod '{}'", path));
+            }
+            if (opts_.same_owner &&
+                ::fchownat(parent, base.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
+                           static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW) != 0) {
+                return fail(Error::sys("chown '{}'", path));
+            }
+            if (::fchmodat(parent, base.c_str(), archive_entry_perm(e) & 0777, 0) != 0) {
+                return fail(Error::sys("chmod '{}'", path));
+            }
+            return ok();
+        }
+        default:
+            return fail(Error::msg("entry '{}' has an unsupported file type {:o}", path, type));
+    }
+}
+
+}  // namespace
+
+Result<UnpackStats> unpack_layer(int layer_fd, int target_dirfd, const UnpackOptions& opts) {
+    // 1. Outer reader: any compression, raw format (the decompressed tar as one stream).
+    std::unique_ptr<archive, ReadFree> outer(archive_read_new());
+    archive_read_support_filter_all(outer.get());
+    archive_read_support_format_raw(outer.get());
+    if (archive_read_open_fd(outer.get(), layer_fd, 1 << 18) != ARCHIVE_OK) {
+        return fail(Error::msg("open layer: {}", archive_error_string(outer.get())));
+    }
+    archive_entry* raw_entry = nullptr;
+    if (archive_read_next_header(outer.get(), &raw_entry) != ARCHIVE_OK) {
+        return fail(Error::msg("open layer: {}", archive_error_string(outer.get())));
+    }
+    Stream stream;
+    stream.outer = outer.get();
+    stream.limit = opts.max_total_size + (1 << 20);  // content plus tar headers/padding
+
+    // 2. Inner reader: tar, fed by the outer one.
+    std::unique_ptr<archive, ReadFree> inner(archive_read_new());
+    archive_read_support_format_tar(inner.get());
+    if (archive_read_open(inner.get(), &stream, nullptr, stream_read, nullptr) != ARCHIVE_OK) {
+        return fail(Error::msg("read layer: {}", archive_error_string(inner.get())));
+    }
+    Unpacker u(target_dirfd, opts);
+    for (;;) {
+        archive_entry* e = nullptr;
+        int r = archive_read_next_header(inner.get(), &e);
+        if (r == ARCHIVE_EOF) {
+            break;
+        }
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+            return fail(Error::msg("read layer: {}", archive_error_string(inner.get())));
+        }
+        GANTRY_TRY(u.entry(inner.get(), e));
+    }
+    // 3. Drain: the diff_id covers the whole stream, tar padding included.
+    const void* unused;
+    la_ssize_t n;
+    while ((n = stream_read(inner.get(), &stream, &unused)) > 0) {
+    }
+    if (n < 0) {
+        return fail(Error::msg("read layer: {}", archive_error_string(inner.get())));
+    }
+    u.stats_.diff_id = stream.hash.finish();
+    if (opts.expect_diff_id && *opts.expect_diff_id != u.stats_.diff_id) {
+        return fail(
+            Error::msg("layer: uncompressed content hashes to {}, the image config "
+                       "says {}",
+                       u.stats_.diff_id.str(), opts.expect_diff_id->str()));
+    }
+    return std::move(u.stats_);
+}
+
+}  // namespace gantry::image
