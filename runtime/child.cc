@@ -243,6 +243,13 @@ void run_child(const ChildPlan& p) noexcept {
     for (size_t i = 0; i < p.joins.size(); i++) {
         check(::setns(p.joins[i].fd, p.joins[i].nstype), ChildStep::Setns, static_cast<int>(i));
     }
+    if (p.become_userns_root) {
+        check(::setresgid(0, 0, 0), ChildStep::UserNsRoot);
+        check(::setresuid(0, 0, 0), ChildStep::UserNsRoot);
+        // The uid change made us non-dumpable, which hands /proc/self/* to the host's root
+        // and breaks the /proc/self/fd/N mounts below with EACCES. execve resets it anyway.
+        check(::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), ChildStep::UserNsRoot);
+    }
     // 4. The cgroup namespace is made now, after step 2 moved us: its root is our cgroup.
     if (p.unshare_cgroup) {
         check(::unshare(CLONE_NEWCGROUP), ChildStep::UnshareCgroup);
@@ -305,6 +312,8 @@ std::string_view child_step_name(ChildStep s) {
             return "wait for the parent";
         case ChildStep::Setns:
             return "join namespace";
+        case ChildStep::UserNsRoot:
+            return "become root in the user namespace";
         case ChildStep::UnshareCgroup:
             return "create cgroup namespace";
         case ChildStep::Hostname:

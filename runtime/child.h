@@ -25,6 +25,7 @@ enum class ChildStep : int32_t {
     Stdio = 1,
     WaitParent,
     Setns,
+    UserNsRoot,
     UnshareCgroup,
     Hostname,
     OomScoreAdj,
@@ -68,6 +69,9 @@ struct ChildPlan {
     int exec_pidfd = -1;
     int exec_ns_flags = 0;
     bool unshare_cgroup = false;
+    // In a new or joined user namespace: become its root first. Our host uid is not mapped
+    // there, and files created with an unmapped fsuid fail with EOVERFLOW.
+    bool become_userns_root = false;
 
     const char* hostname = nullptr;
     const MountPlan* mounts = nullptr;  // nullptr for exec

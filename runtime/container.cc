@@ -149,6 +149,7 @@ Result<Container> Container::create(const Spec& spec, const ContainerOptions& op
             Fd fd = GANTRY_TRY_CTX(Fd::open(ns->path, O_RDONLY), "linux.namespaces ({})",
                                    ns_type_name(t));
             p.joins.push_back({fd.get(), ns_clone_flag(t)});
+            p.become_userns_root = p.become_userns_root || t == NsType::User;
             s.join_fds.push_back(std::move(fd));
             continue;
         }
@@ -158,6 +159,7 @@ Result<Container> Container::create(const Spec& spec, const ContainerOptions& op
         }
         if (t == NsType::User) {
             new_user = true;
+            p.become_userns_root = true;
         }
         flags |= static_cast<uint64_t>(ns_clone_flag(t));
     }
