@@ -74,9 +74,9 @@ struct ChildPlan {
     bool become_userns_root = false;
 
     const char* hostname = nullptr;
-    const MountPlan* mounts = nullptr;  // nullptr for exec
+    const MountPlan* mounts = nullptr;                         // nullptr for exec
     std::vector<std::pair<std::string, std::string>> sysctls;  // /proc/sys path, value
-    const char* oom_score_adj = nullptr;                        // decimal text, or nullptr
+    const char* oom_score_adj = nullptr;                       // decimal text, or nullptr
     std::vector<std::pair<int, struct rlimit>> rlimits;
 
     uid_t uid = 0;

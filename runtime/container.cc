@@ -340,9 +340,9 @@ Result<PidFd> exec_in(const PidFd& target, const Process& process, const nlohman
     auto ready = recv_msg(sync.get());
     if (!ready || ready->kind != ChildMsg::kReady) {
         Error e = !ready ? std::move(ready).error()
-                         : ready->kind == ChildMsg::kError
-                               ? child_error(*ready, nullptr)
-                               : Error::msg("the exec'd process exited during setup");
+                  : ready->kind == ChildMsg::kError
+                      ? child_error(*ready, nullptr)
+                      : Error::msg("the exec'd process exited during setup");
         return kill_and_fail(std::move(e));
     }
     if (auto r = send_go(sync.get()); !r) {

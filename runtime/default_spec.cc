@@ -13,10 +13,10 @@ namespace {
 // kernel's global state (no SYS_ADMIN, SYS_MODULE, SYS_TIME, NET_ADMIN, ...).
 const std::vector<std::string>& default_caps() {
     static const std::vector<std::string> caps = {
-        "CAP_CHOWN",        "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER",
-        "CAP_MKNOD",        "CAP_NET_RAW",      "CAP_SETGID", "CAP_SETUID",
-        "CAP_SETFCAP",      "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE",
-        "CAP_SYS_CHROOT",   "CAP_KILL",         "CAP_AUDIT_WRITE",
+        "CAP_CHOWN",   "CAP_DAC_OVERRIDE", "CAP_FSETID",           "CAP_FOWNER",
+        "CAP_MKNOD",   "CAP_NET_RAW",      "CAP_SETGID",           "CAP_SETUID",
+        "CAP_SETFCAP", "CAP_SETPCAP",      "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT",
+        "CAP_KILL",    "CAP_AUDIT_WRITE",
     };
     return caps;
 }
@@ -41,8 +41,7 @@ json default_spec(const DefaultSpecOptions& options) {
     if (options.security) {
         const auto& caps = default_caps();
         // No inheritable or ambient caps: a non-root program exec'd later gets none.
-        process["capabilities"] = {
-            {"bounding", caps}, {"effective", caps}, {"permitted", caps}};
+        process["capabilities"] = {{"bounding", caps}, {"effective", caps}, {"permitted", caps}};
     }
     json linux = {
         {"namespaces",

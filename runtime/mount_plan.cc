@@ -21,17 +21,28 @@ struct OptionFlag {
 };
 
 constexpr std::array<OptionFlag, 22> kFlagOptions = {{
-    {"ro", false, MS_RDONLY},          {"rw", true, MS_RDONLY},
-    {"nosuid", false, MS_NOSUID},      {"suid", true, MS_NOSUID},
-    {"nodev", false, MS_NODEV},        {"dev", true, MS_NODEV},
-    {"noexec", false, MS_NOEXEC},      {"exec", true, MS_NOEXEC},
-    {"sync", false, MS_SYNCHRONOUS},   {"async", true, MS_SYNCHRONOUS},
-    {"dirsync", false, MS_DIRSYNC},    {"mand", false, MS_MANDLOCK},
-    {"nomand", true, MS_MANDLOCK},     {"noatime", false, MS_NOATIME},
-    {"atime", true, MS_NOATIME},       {"nodiratime", false, MS_NODIRATIME},
-    {"diratime", true, MS_NODIRATIME}, {"relatime", false, MS_RELATIME},
-    {"norelatime", true, MS_RELATIME}, {"strictatime", false, MS_STRICTATIME},
-    {"nostrictatime", true, MS_STRICTATIME}, {"nosymfollow", false, MS_NOSYMFOLLOW},
+    {"ro", false, MS_RDONLY},
+    {"rw", true, MS_RDONLY},
+    {"nosuid", false, MS_NOSUID},
+    {"suid", true, MS_NOSUID},
+    {"nodev", false, MS_NODEV},
+    {"dev", true, MS_NODEV},
+    {"noexec", false, MS_NOEXEC},
+    {"exec", true, MS_NOEXEC},
+    {"sync", false, MS_SYNCHRONOUS},
+    {"async", true, MS_SYNCHRONOUS},
+    {"dirsync", false, MS_DIRSYNC},
+    {"mand", false, MS_MANDLOCK},
+    {"nomand", true, MS_MANDLOCK},
+    {"noatime", false, MS_NOATIME},
+    {"atime", true, MS_NOATIME},
+    {"nodiratime", false, MS_NODIRATIME},
+    {"diratime", true, MS_NODIRATIME},
+    {"relatime", false, MS_RELATIME},
+    {"norelatime", true, MS_RELATIME},
+    {"strictatime", false, MS_STRICTATIME},
+    {"nostrictatime", true, MS_STRICTATIME},
+    {"nosymfollow", false, MS_NOSYMFOLLOW},
 }};
 
 struct PropOption {
@@ -212,8 +223,8 @@ Result<MountPlan> MountPlan::build(const Spec& spec, const std::string& bundle_d
         st.spec_index = static_cast<int>(i);
         st.target = relative(m.destination);
         if (st.target == ".") {
-            return fail(Error::msg("{}.destination: mounting over / is not supported (use root)",
-                                   path));
+            return fail(
+                Error::msg("{}.destination: mounting over / is not supported (use root)", path));
         }
         st.bind = o.bind || m.type == "bind";
         st.propagation = o.propagation;
@@ -227,9 +238,9 @@ Result<MountPlan> MountPlan::build(const Spec& spec, const std::string& bundle_d
             st.flags = MS_BIND | (o.recursive ? MS_REC : 0);
             // A bind mount ignores every flag but MS_REC; they need a remount (mount(8) does
             // the same). Keep what the spec did not clear, so "ro" really is read-only.
-            unsigned long extra = o.flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC |
-                                             MS_NOATIME | MS_NODIRATIME | MS_RELATIME |
-                                             MS_STRICTATIME | MS_NOSYMFOLLOW);
+            unsigned long extra =
+                o.flags & (MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME |
+                           MS_NODIRATIME | MS_RELATIME | MS_STRICTATIME | MS_NOSYMFOLLOW);
             if (extra != 0) {
                 st.remount_flags = MS_REMOUNT | MS_BIND | extra;
             }
@@ -281,12 +292,11 @@ Result<MountPlan> MountPlan::build(const Spec& spec, const std::string& bundle_d
 
     // 5.
     if (dev_is_ours) {
-        for (auto [link, to] : {std::pair{"dev/fd", "/proc/self/fd"},
-                                std::pair{"dev/stdin", "/proc/self/fd/0"},
-                                std::pair{"dev/stdout", "/proc/self/fd/1"},
-                                std::pair{"dev/stderr", "/proc/self/fd/2"},
-                                std::pair{"dev/ptmx", "pts/ptmx"},
-                                std::pair{"dev/core", "/proc/kcore"}}) {
+        for (auto [link, to] :
+             {std::pair{"dev/fd", "/proc/self/fd"}, std::pair{"dev/stdin", "/proc/self/fd/0"},
+              std::pair{"dev/stdout", "/proc/self/fd/1"},
+              std::pair{"dev/stderr", "/proc/self/fd/2"}, std::pair{"dev/ptmx", "pts/ptmx"},
+              std::pair{"dev/core", "/proc/kcore"}}) {
             MountStep st;
             st.kind = MountStep::Kind::Symlink;
             st.target = link;

@@ -12,7 +12,7 @@
 // The security part lands on its own branch; once its headers are in the tree it is used,
 // and the fallbacks below disappear from the build.
 #if __has_include("runtime/capabilities.h") && __has_include("runtime/seccomp.h") && \
-    __has_include("runtime/cgroup.h")
+                                                             __has_include("runtime/cgroup.h")
 #define GANTRY_RUNTIME_SEC 1
 #include "runtime/capabilities.h"
 #include "runtime/cgroup.h"
@@ -124,7 +124,8 @@ Result<CgroupHandle> CgroupHandle::create(const Linux& linux, const std::string&
 #if GANTRY_RUNTIME_SEC
     static const nlohmann::json kEmpty = nlohmann::json::object();
     const nlohmann::json& res = linux.resources.is_null() ? kEmpty : linux.resources;
-    CgroupPlan plan = GANTRY_TRY(plan_cgroup(res, linux.cgroups_path, container_id, "linux.resources"));
+    CgroupPlan plan =
+        GANTRY_TRY(plan_cgroup(res, linux.cgroups_path, container_id, "linux.resources"));
     auto cg = Cgroup::create(plan, cgroup_root);
     if (!cg) {
         if (limits) {
@@ -132,8 +133,8 @@ Result<CgroupHandle> CgroupHandle::create(const Linux& linux, const std::string&
         }
         // No limit was asked for: a container without a cgroup of its own is still a
         // correct container (this is the hybrid-cgroup host of the root tests).
-        notes.push_back(fmt::format("cgroup: none created ({}); no limits were requested",
-                                    cg.error().str()));
+        notes.push_back(
+            fmt::format("cgroup: none created ({}); no limits were requested", cg.error().str()));
         return h;
     }
     h.impl_->path = cg->path();

@@ -98,26 +98,25 @@ Result<Rlimit> parse_rlimit(const json& j, const std::string& path) {
     r.soft = GANTRY_TRY(get_u64(j, path, "soft", true));
     r.hard = GANTRY_TRY(get_u64(j, path, "hard", true));
     if (r.soft > r.hard) {
-        return fail(Error::msg("{}: soft limit {} is above the hard limit {}", path, r.soft,
-                               r.hard));
+        return fail(
+            Error::msg("{}: soft limit {} is above the hard limit {}", path, r.soft, r.hard));
     }
     return r;
 }
 
 Result<Mount> parse_mount(const json& j, const std::string& path) {
     GANTRY_TRY(check_object(j, path));
-    GANTRY_TRY(
-        check_keys(j, path, {"destination", "type", "source", "options", "uidMappings",
-                             "gidMappings"}));
+    GANTRY_TRY(check_keys(
+        j, path, {"destination", "type", "source", "options", "uidMappings", "gidMappings"}));
     if (j.contains("uidMappings") || j.contains("gidMappings")) {
-        return fail(Error::msg("{}: idmapped mounts (uidMappings/gidMappings) are not supported",
-                               path));
+        return fail(
+            Error::msg("{}: idmapped mounts (uidMappings/gidMappings) are not supported", path));
     }
     Mount m;
     m.destination = GANTRY_TRY(get_string(j, path, "destination", true));
     if (m.destination.empty() || m.destination[0] != '/') {
-        return fail(Error::msg("{}.destination: \"{}\" must be an absolute path", path,
-                               m.destination));
+        return fail(
+            Error::msg("{}.destination: \"{}\" must be an absolute path", path, m.destination));
     }
     m.destination = GANTRY_TRY_CTX(normalize_abs_path(m.destination), "{}.destination", path);
     m.type = GANTRY_TRY(get_string(j, path, "type", false));
@@ -205,18 +204,18 @@ Result<Linux> parse_linux(const json& j, std::vector<std::string>& notes) {
     const std::string path = "linux";
     Linux l;
     GANTRY_TRY(check_object(j, path));
-    GANTRY_TRY(check_keys(j, path,
-                          {"namespaces", "uidMappings", "gidMappings", "devices", "maskedPaths",
-                           "readonlyPaths", "sysctl", "rootfsPropagation", "cgroupsPath",
-                           "resources", "seccomp", "mountLabel"}));
+    GANTRY_TRY(check_keys(
+        j, path,
+        {"namespaces", "uidMappings", "gidMappings", "devices", "maskedPaths", "readonlyPaths",
+         "sysctl", "rootfsPropagation", "cgroupsPath", "resources", "seccomp", "mountLabel"}));
     if (j.contains("namespaces")) {
         GANTRY_TRY(check_array(j["namespaces"], path + ".namespaces"));
         for (size_t i = 0; i < j["namespaces"].size(); i++) {
             std::string p = fmt::format("linux.namespaces[{}]", i);
             Namespace ns = GANTRY_TRY(parse_namespace(j["namespaces"][i], p));
             if (l.has_namespace(ns.type)) {
-                return fail(Error::msg("{}: namespace \"{}\" is listed twice", p,
-                                       ns_type_name(ns.type)));
+                return fail(
+                    Error::msg("{}: namespace \"{}\" is listed twice", p, ns_type_name(ns.type)));
             }
             l.namespaces.push_back(ns);
         }
@@ -255,8 +254,8 @@ Result<Linux> parse_linux(const json& j, std::vector<std::string>& notes) {
             if (!v.is_string()) {
                 return fail(type_error(p, "a string", v));
             }
-            if (k.empty() || k.find("..") != std::string::npos || k.find('/') != std::string::npos ||
-                k.front() == '.') {
+            if (k.empty() || k.find("..") != std::string::npos ||
+                k.find('/') != std::string::npos || k.front() == '.') {
                 return fail(Error::msg("{}: \"{}\" is not a sysctl name", p, k));
             }
             l.sysctl[k] = v.get<std::string>();
@@ -264,9 +263,9 @@ Result<Linux> parse_linux(const json& j, std::vector<std::string>& notes) {
     }
     l.rootfs_propagation = GANTRY_TRY(get_string(j, path, "rootfsPropagation", false));
     if (!l.rootfs_propagation.empty()) {
-        static const std::vector<std::string> kProp = {
-            "shared", "slave", "private", "unbindable", "rshared", "rslave", "rprivate",
-            "runbindable"};
+        static const std::vector<std::string> kProp = {"shared",     "slave",      "private",
+                                                       "unbindable", "rshared",    "rslave",
+                                                       "rprivate",   "runbindable"};
         if (std::find(kProp.begin(), kProp.end(), l.rootfs_propagation) == kProp.end()) {
             return fail(unknown_value("linux.rootfsPropagation", l.rootfs_propagation, kProp));
         }
@@ -333,7 +332,8 @@ Result<std::string> normalize_abs_path(std::string_view p) {
         std::string_view c = p.substr(i, j - i);
         if (c == "..") {
             if (parts.empty()) {
-                return fail(Error::msg("\"{}\" climbs above / with \"..\" (outside the rootfs)", p));
+                return fail(
+                    Error::msg("\"{}\" climbs above / with \"..\" (outside the rootfs)", p));
             }
             parts.pop_back();
         } else if (!c.empty() && c != ".") {
@@ -353,11 +353,11 @@ Result<Process> parse_process(const json& j, std::string_view path_sv) {
     const std::string path(path_sv);
     Process p;
     GANTRY_TRY(check_object(j, path));
-    GANTRY_TRY(check_keys(j, path,
-                          {"terminal", "consoleSize", "user", "args", "commandLine", "env", "cwd",
-                           "capabilities", "rlimits", "noNewPrivileges", "apparmorProfile",
-                           "oomScoreAdj", "selinuxLabel", "ioPriority", "scheduler",
-                           "execCPUAffinity"}));
+    GANTRY_TRY(
+        check_keys(j, path,
+                   {"terminal", "consoleSize", "user", "args", "commandLine", "env", "cwd",
+                    "capabilities", "rlimits", "noNewPrivileges", "apparmorProfile", "oomScoreAdj",
+                    "selinuxLabel", "ioPriority", "scheduler", "execCPUAffinity"}));
     if (j.contains("terminal")) {
         if (!j["terminal"].is_boolean()) {
             return fail(type_error(path + ".terminal", "a boolean", j["terminal"]));
@@ -394,7 +394,8 @@ Result<Process> parse_process(const json& j, std::string_view path_sv) {
     if (j.contains("rlimits")) {
         GANTRY_TRY(check_array(j["rlimits"], path + ".rlimits"));
         for (size_t i = 0; i < j["rlimits"].size(); i++) {
-            Rlimit r = GANTRY_TRY(parse_rlimit(j["rlimits"][i], fmt::format("{}.rlimits[{}]", path, i)));
+            Rlimit r =
+                GANTRY_TRY(parse_rlimit(j["rlimits"][i], fmt::format("{}.rlimits[{}]", path, i)));
             for (const auto& o : p.rlimits) {
                 if (o.resource == r.resource) {
                     return fail(Error::msg("{}.rlimits[{}]: {} is set twice", path, i, r.type));
@@ -426,12 +427,13 @@ Result<Process> parse_process(const json& j, std::string_view path_sv) {
 Result<Spec> parse_spec_json(const json& j) {
     Spec s;
     GANTRY_TRY(check_object(j, "config"));
-    GANTRY_TRY(check_keys(j, "", {"ociVersion", "process", "root", "hostname", "domainname",
-                                  "mounts", "linux", "annotations", "hooks"}));
+    GANTRY_TRY(check_keys(j, "",
+                          {"ociVersion", "process", "root", "hostname", "domainname", "mounts",
+                           "linux", "annotations", "hooks"}));
     s.oci_version = GANTRY_TRY(get_string(j, "", "ociVersion", true));
     if (s.oci_version.rfind("1.", 0) != 0) {
-        return fail(Error::msg("ociVersion: \"{}\" is not a 1.x runtime-spec version",
-                               s.oci_version));
+        return fail(
+            Error::msg("ociVersion: \"{}\" is not a 1.x runtime-spec version", s.oci_version));
     }
     if (!j.contains("process")) {
         return fail(Error::msg("process: missing (gantry-oci needs a process to run)"));
@@ -468,7 +470,8 @@ Result<Spec> parse_spec_json(const json& j) {
     if (j.contains("mounts")) {
         GANTRY_TRY(check_array(j["mounts"], "mounts"));
         for (size_t i = 0; i < j["mounts"].size(); i++) {
-            s.mounts.push_back(GANTRY_TRY(parse_mount(j["mounts"][i], fmt::format("mounts[{}]", i))));
+            s.mounts.push_back(
+                GANTRY_TRY(parse_mount(j["mounts"][i], fmt::format("mounts[{}]", i))));
         }
     }
     if (j.contains("linux")) {
@@ -493,8 +496,8 @@ Result<Spec> parse_spec_json(const json& j) {
                 return fail(Error::msg("linux.sysctl.{}: needs a new ipc namespace", k));
             }
             if (!net && !ipc && k != "kernel.hostname" && k != "kernel.domainname") {
-                return fail(Error::msg("linux.sysctl.{}: not namespaced; it would change the host",
-                                       k));
+                return fail(
+                    Error::msg("linux.sysctl.{}: not namespaced; it would change the host", k));
             }
         }
     }

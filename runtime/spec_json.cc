@@ -62,8 +62,8 @@ Status check_keys(const json& j, const std::string& path,
         std::vector<std::string> names(known.begin(), known.end());
         std::string hint = closest_match(k, names);
         if (!hint.empty()) {
-            return fail(Error::msg("{}: unknown key (did you mean \"{}\"?)", json_path(path, k),
-                                   hint));
+            return fail(
+                Error::msg("{}: unknown key (did you mean \"{}\"?)", json_path(path, k), hint));
         }
         return fail(Error::msg("{}: unknown key", json_path(path, k)));
     }

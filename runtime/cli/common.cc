@@ -50,7 +50,8 @@ Result<CreateArgs> parse_create_args(int argc, char** argv) {
             case 'n':
                 return fail(Error::msg("--no-pivot: not supported; gantry-oci always pivots"));
             default:
-                return fail(Error::msg("unknown option; usage: [--bundle DIR] [--pid-file FILE] ID"));
+                return fail(
+                    Error::msg("unknown option; usage: [--bundle DIR] [--pid-file FILE] ID"));
         }
     }
     if (optind + 1 != argc) {
@@ -67,8 +68,8 @@ Result<Fd> listen_start_socket(const std::string& path) {
     ::memset(&addr, 0, sizeof addr);
     addr.sun_family = AF_UNIX;
     if (path.size() >= sizeof addr.sun_path) {
-        return fail(Error::msg("state path '{}' is too long for a unix socket; use a shorter --root",
-                               path));
+        return fail(Error::msg(
+            "state path '{}' is too long for a unix socket; use a shorter --root", path));
     }
     ::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
     Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));

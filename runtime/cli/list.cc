@@ -21,8 +21,8 @@ int cmd_list(const Globals& g, int argc, char**) {
             continue;  // being created or deleted right now
         }
         std::string status = sd.status(*st);
-        fmt::print("{:<24} {:<8} {:<8} {:<40} {}\n", id, status == "stopped" ? 0 : st->pid,
-                   status, st->bundle, st->created);
+        fmt::print("{:<24} {:<8} {:<8} {:<40} {}\n", id, status == "stopped" ? 0 : st->pid, status,
+                   st->bundle, st->created);
     }
     return 0;
 }

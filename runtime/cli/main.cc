@@ -32,9 +32,9 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"create", cmd_create}, {"start", cmd_start}, {"state", cmd_state},
+    {"create", cmd_create}, {"start", cmd_start},   {"state", cmd_state},
     {"kill", cmd_kill},     {"delete", cmd_delete}, {"run", cmd_run},
-    {"exec", cmd_exec},     {"list", cmd_list},   {"spec", cmd_spec},
+    {"exec", cmd_exec},     {"list", cmd_list},     {"spec", cmd_spec},
 };
 
 }  // namespace

@@ -17,8 +17,8 @@ Status start(const Globals& g, const std::string& id) {
     ContainerState st = GANTRY_TRY(sd.load(id));
     std::string status = sd.status(st);
     if (status != "created") {
-        return fail(Error::msg("container \"{}\" is {}, not created: it cannot be started", id,
-                               status));
+        return fail(
+            Error::msg("container \"{}\" is {}, not created: it cannot be started", id, status));
     }
     std::string path = sd.start_socket(id);
     struct sockaddr_un addr;

@@ -125,8 +125,8 @@ TEST_F(Container_, NoHostFdLeaksIn) {
 
 TEST_F(Container_, UserGroupsUmaskRlimitsEnvCwd) {
     json spec = base_spec({});
-    spec["process"]["user"] = {{"uid", 1000}, {"gid", 1001}, {"additionalGids", {5, 6}},
-                               {"umask", 027}};
+    spec["process"]["user"] = {
+        {"uid", 1000}, {"gid", 1001}, {"additionalGids", {5, 6}}, {"umask", 027}};
     spec["process"]["rlimits"] = {{{"type", "RLIMIT_NOFILE"}, {"soft", 100}, {"hard", 200}}};
     spec["process"]["env"].push_back("FOO=bar");
     spec["process"]["cwd"] = "/data";
@@ -198,7 +198,9 @@ TEST_F(Container_, BindMountReadOnly) {
     ASSERT_EQ(::mkdir(vol.c_str(), 0755), 0);
     { Fd f = *Fd::open(vol + "/file", O_WRONLY | O_CREAT, 0644); }
     json spec = base_spec({});
-    spec["mounts"].push_back({{"destination", "/data/vol"}, {"type", "bind"}, {"source", vol},
+    spec["mounts"].push_back({{"destination", "/data/vol"},
+                              {"type", "bind"},
+                              {"source", vol},
                               {"options", {"rbind", "ro"}}});
     json p = probe(spec, {"--path", "/data/vol/file"});
     EXPECT_EQ(p["paths"][0]["read_errno"], 0);
@@ -313,9 +315,10 @@ TEST_F(Container_, SeccompFilterDeniesListedSyscalls) {
     json spec = base_spec({});
     spec["linux"]["seccomp"] = {
         {"defaultAction", "SCMP_ACT_ALLOW"},
-        {"syscalls", {{{"names", {"keyctl", "personality"}}, {"action", "SCMP_ACT_ERRNO"},
-                       {"errnoRet", 1}}}}};
-    json p = probe(spec, {"--syscall", "keyctl", "--syscall", "personality", "--syscall", "getpid"});
+        {"syscalls",
+         {{{"names", {"keyctl", "personality"}}, {"action", "SCMP_ACT_ERRNO"}, {"errnoRet", 1}}}}};
+    json p =
+        probe(spec, {"--syscall", "keyctl", "--syscall", "personality", "--syscall", "getpid"});
     EXPECT_EQ(p["seccomp"], "2");
     EXPECT_EQ(p["syscalls"]["keyctl"], EPERM);
     EXPECT_EQ(p["syscalls"]["personality"], EPERM);

@@ -99,7 +99,8 @@ TEST(MountPlan, BindMountsRemountForFlags) {
     EXPECT_TRUE(m.bind);
     EXPECT_EQ(m.source, "/b/vol");  // relative sources are relative to the bundle
     EXPECT_EQ(m.flags, static_cast<unsigned long>(MS_BIND | MS_REC));
-    EXPECT_EQ(m.remount_flags, static_cast<unsigned long>(MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID));
+    EXPECT_EQ(m.remount_flags,
+              static_cast<unsigned long>(MS_REMOUNT | MS_BIND | MS_RDONLY | MS_NOSUID));
     EXPECT_EQ(m.propagation, static_cast<unsigned long>(MS_PRIVATE | MS_REC));
     EXPECT_EQ(m.describe(), "mounts[0] (bind on /data)");
     // No /dev tmpfs in this spec: no default devices, no /dev symlinks.
@@ -108,8 +109,8 @@ TEST(MountPlan, BindMountsRemountForFlags) {
 
 TEST(MountPlan, PlainBindHasNoRemount) {
     auto j = default_spec();
-    j["mounts"] = {{{"destination", "/data"}, {"type", "none"}, {"source", "/srv"},
-                    {"options", {"bind"}}}};
+    j["mounts"] = {
+        {{"destination", "/data"}, {"type", "none"}, {"source", "/srv"}, {"options", {"bind"}}}};
     auto plan = MountPlan::build(spec_from(j), "/b", "/b/rootfs");
     ASSERT_TRUE(plan);
     EXPECT_EQ(plan->steps[2].flags, static_cast<unsigned long>(MS_BIND));
@@ -134,16 +135,23 @@ TEST(MountPlan, MountOverRootIsRefused) {
 
 TEST(MountPlan, UnsupportedOptionNamesIt) {
     auto j = default_spec();
-    j["mounts"] = {{{"destination", "/x"}, {"type", "tmpfs"}, {"options", {"nosuid", "tmpcopyup"}}}};
+    j["mounts"] = {
+        {{"destination", "/x"}, {"type", "tmpfs"}, {"options", {"nosuid", "tmpcopyup"}}}};
     auto plan = MountPlan::build(spec_from(j), "/b", "/b/rootfs");
     ASSERT_FALSE(plan);
-    EXPECT_EQ(plan.error().str(), "mounts[0].options[1]: \"tmpcopyup\" is not supported by gantry-oci");
+    EXPECT_EQ(plan.error().str(),
+              "mounts[0].options[1]: \"tmpcopyup\" is not supported by gantry-oci");
 }
 
 TEST(MountPlan, SpecDeviceOverridesDefault) {
     auto j = default_spec();
-    j["linux"]["devices"] = {{{"path", "/dev/null"}, {"type", "c"}, {"major", 1}, {"minor", 3},
-                              {"fileMode", 0600}, {"uid", 5}, {"gid", 6}},
+    j["linux"]["devices"] = {{{"path", "/dev/null"},
+                              {"type", "c"},
+                              {"major", 1},
+                              {"minor", 3},
+                              {"fileMode", 0600},
+                              {"uid", 5},
+                              {"gid", 6}},
                              {{"path", "/dev/fuse"}, {"type", "c"}, {"major", 10}, {"minor", 229}}};
     auto plan = MountPlan::build(spec_from(j), "/b", "/b/rootfs");
     ASSERT_TRUE(plan);

@@ -68,8 +68,8 @@ void RootTest::SetUp() {
     ::chmod((rootfs_ + "/tmp").c_str(), 01777);
     copy_file("/bin/busybox", rootfs_ + "/bin/busybox", 0755);
     copy_file(GANTRY_PROBE_BIN, rootfs_ + "/bin/probe", 0755);
-    for (const char* applet : {"sh", "true", "false", "sleep", "cat", "echo", "ls", "mkdir", "id",
-                               "hostname"}) {
+    for (const char* applet :
+         {"sh", "true", "false", "sleep", "cat", "echo", "ls", "mkdir", "id", "hostname"}) {
         ASSERT_EQ(::symlink("busybox", (rootfs_ + "/bin/" + applet).c_str()), 0);
     }
 }

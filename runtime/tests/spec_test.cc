@@ -72,14 +72,16 @@ TEST(Spec, WrongTypeNamesThePath) {
 TEST(Spec, UnknownKeyGetsAHint) {
     json j = minimal();
     j["process"]["noNewPrivilege"] = true;
-    EXPECT_EQ(error_of(j), "process.noNewPrivilege: unknown key (did you mean \"noNewPrivileges\"?)");
+    EXPECT_EQ(error_of(j),
+              "process.noNewPrivilege: unknown key (did you mean \"noNewPrivileges\"?)");
 }
 
 TEST(Spec, UnknownNamespaceTypeGetsAHint) {
     json j = minimal();
     j["linux"]["namespaces"].push_back({{"type", "netwrok"}});
-    EXPECT_EQ(error_of(j), "linux.namespaces[1].type: unknown value \"netwrok\" (did you mean "
-                           "\"network\"?)");
+    EXPECT_EQ(error_of(j),
+              "linux.namespaces[1].type: unknown value \"netwrok\" (did you mean "
+              "\"network\"?)");
 }
 
 TEST(Spec, DuplicateNamespace) {

@@ -5,13 +5,13 @@
 
 #include <cstdlib>
 
-
 namespace gantry::runtime {
 namespace {
 
 TEST(ProcStat, ParsesCommWithSpacesAndParens) {
-    std::string text = "42 (a b) (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
-                       "123456 1000 10 18446744073709551615\n";
+    std::string text =
+        "42 (a b) (c)) S 1 42 42 0 -1 4194560 100 0 0 0 1 2 0 0 20 0 1 0 "
+        "123456 1000 10 18446744073709551615\n";
     auto ps = parse_proc_stat(text);
     ASSERT_TRUE(ps) << ps.error().str();
     EXPECT_EQ(ps->state, 'S');
@@ -51,7 +51,7 @@ TEST(StateDir, ReserveSaveLoadList) {
     EXPECT_EQ(back->pid, st.pid);
     EXPECT_EQ(back->annotations.at("k"), "v");
     EXPECT_EQ(sd.status(*back), "running");  // we are alive, no start.sock
-    back->start_time += 1;                    // a reused pid
+    back->start_time += 1;                   // a reused pid
     EXPECT_EQ(sd.status(*back), "stopped");
     auto j = st.oci_json("running");
     EXPECT_EQ(j["status"], "running");
