@@ -224,6 +224,12 @@ int exec_path(const ChildPlan& p) {
 
 void run_child(const ChildPlan& p) noexcept {
     g_report_fd = p.sync_fd;
+    // Until execve this process runs the host's gantry-oci image inside the container's
+    // namespaces. Non-dumpable, its /proc/PID/exe cannot be opened by a container process
+    // (that needs CAP_SYS_PTRACE over the host user namespace), which closes the
+    // CVE-2019-5736 overwrite without copying ourselves into a sealed memfd. execve resets
+    // the flag for the container's program.
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     reset_signals();
 
     // 1. stdio. dup2 clears O_CLOEXEC on the new fd, which is what we want for 0-2.
@@ -280,6 +286,7 @@ void run_child(const ChildPlan& p) noexcept {
 
 void run_exec_stage1(const ChildPlan& p) noexcept {
     g_report_fd = p.sync_fd;
+    ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);  // see run_child; inherited by the clone below
     // Join every namespace of the running container in one call (setns on a pidfd,
     // Linux 5.8). The pid namespace only applies to our children, hence the clone below.
     if (p.exec_ns_flags != 0) {

@@ -61,7 +61,9 @@ json default_spec(const DefaultSpecOptions& options) {
          {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}},
     };
     return json{
-        {"ociVersion", "1.2.0"},
+        // 1.0.2, not the newest: Debian's crun 1.8 refuses versions it does not know, and
+        // the same bundle must run under every runtime (bench/runtime).
+        {"ociVersion", "1.0.2"},
         {"process", process},
         {"root", {{"path", "rootfs"}, {"readonly", true}}},
         {"hostname", "gantry"},

@@ -89,7 +89,7 @@ TEST_F(Cli, FullLifecycle) {
     ASSERT_EQ(c.code, 0) << c.err;
     EXPECT_EQ(status(cid), "created");
     json st = json::parse(oci({"state", cid}).out);
-    EXPECT_EQ(st["ociVersion"], "1.2.0");
+    EXPECT_EQ(st["ociVersion"], "1.0.2");
     EXPECT_EQ(st["id"], cid);
     EXPECT_EQ(st["bundle"], bundle_);
     EXPECT_EQ(std::to_string(st["pid"].get<int>()), slurp(dir_ + "/pid"));
