@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
 
+#include "runtime/child.h"
 #include "runtime/default_spec.h"
 
 namespace gantry::runtime {
@@ -198,6 +199,32 @@ TEST(MountOptions, FlagsClearAndData) {
     EXPECT_EQ(o->data, "size=1m,mode=755");
     EXPECT_EQ(o->propagation, static_cast<unsigned long>(MS_SLAVE | MS_REC));
     EXPECT_FALSE(parse_mount_options({"a,b"}, "m"));
+}
+
+}  // namespace
+}  // namespace gantry::runtime
+
+namespace gantry::runtime {
+namespace {
+
+TEST(ChildError, NamesTheStepAndTheMount) {
+    Spec s = spec_from(default_spec());
+    auto plan = MountPlan::build(s, "/b", "/b/rootfs");
+    ASSERT_TRUE(plan);
+    ChildMsg m;
+    m.kind = ChildMsg::kError;
+    m.step = static_cast<int32_t>(ChildStep::Mount);
+    m.index = 2;  // mounts[0], /proc
+    m.err = EXDEV;
+    Error e = child_error(m, &*plan);
+    EXPECT_EQ(e.code(), EXDEV);
+    EXPECT_EQ(e.message(),
+              "mount: mounts[0] (proc on /proc) (the path leads outside the rootfs, through a "
+              "symlink or \"..\")");
+    m.step = static_cast<int32_t>(ChildStep::Exec);
+    m.index = -1;
+    m.err = ENOENT;
+    EXPECT_EQ(child_error(m, nullptr).str(), "execve process.args[0]: No such file or directory");
 }
 
 }  // namespace
