@@ -286,6 +286,35 @@ TEST_F(Container_, LifecycleStartTwiceExecKill) {
     EXPECT_TRUE(c->destroy());
 }
 
+TEST_F(Container_, JoinsNamespacesByPath) {
+    Spec a = *parse_spec_json(base_spec({"sleep", "60"}));
+    a.root.path = rootfs_;
+    ContainerOptions o;
+    o.id = id("a");
+    o.bundle = bundle_;
+    auto first = Container::create(a, o);
+    ASSERT_TRUE(first) << first.error().str();
+    ASSERT_TRUE(first->start());
+    json spec = base_spec({});
+    for (auto& ns : spec["linux"]["namespaces"]) {
+        if (ns["type"] == "network" || ns["type"] == "ipc") {
+            std::string name = ns["type"] == "network" ? "net" : "ipc";
+            ns["path"] = fmt::format("/proc/{}/ns/{}", first->pid(), name);
+        }
+    }
+    json p = probe(spec);
+    auto link = [&](const char* name) {
+        char buf[128];
+        std::string path = fmt::format("/proc/{}/ns/{}", first->pid(), name);
+        ssize_t n = ::readlink(path.c_str(), buf, sizeof buf - 1);
+        return std::string(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    };
+    EXPECT_EQ(p["namespaces"]["net"], link("net"));
+    EXPECT_EQ(p["namespaces"]["ipc"], link("ipc"));
+    EXPECT_NE(p["namespaces"]["pid"], link("pid"));
+    EXPECT_TRUE(first->destroy());
+}
+
 TEST_F(Container_, ResourceLimitWithoutUsableCgroupIsAClearError) {
     json spec = base_spec({"/bin/true"});
     spec["linux"]["resources"] = {{"pids", {{"limit", 16}}}};
