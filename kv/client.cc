@@ -13,6 +13,21 @@
 
 namespace gantry::kv {
 
+namespace {
+
+void set_socket_timeout(int fd, std::chrono::milliseconds t) {
+    if (t.count() <= 0) {
+        return;
+    }
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(t.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((t.count() % 1000) * 1000);
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+}  // namespace
+
 Result<Fd> Client::connect() {
     std::string ep = endpoint_;
     if (ep.starts_with("unix://")) {
@@ -27,6 +42,7 @@ Result<Fd> Client::connect() {
         if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
             return fail(Error::sys("connect '{}'", path));
         }
+        set_socket_timeout(fd.get(), timeout_);
         return fd;
     }
     if (ep.starts_with("http://")) {
@@ -51,8 +67,11 @@ Result<Fd> Client::connect() {
     if (rc < 0) {
         return fail(Error::sys("connect {}", ep));
     }
+    // Requests go out in one write, but without TCP_NODELAY a request that follows a
+    // response-less gap could still wait for a delayed ACK.
     int one = 1;
     ::setsockopt(fd.get(), IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    set_socket_timeout(fd.get(), timeout_);
     return fd;
 }
 
@@ -73,6 +92,9 @@ Result<HttpResponse> Client::read_response(bool stream,
         do {
             n = ::read(fd_.get(), tmp, sizeof tmp);
         } while (n < 0 && errno == EINTR);
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            return fail(Error::msg("no answer from {} within {} ms", endpoint_, timeout_.count()));
+        }
         if (n < 0) {
             return fail(Error::sys("read"));
         }

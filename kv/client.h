@@ -3,6 +3,7 @@
 // Client; not thread-safe (one Client per thread).
 #pragma once
 
+#include <chrono>
 #include <functional>
 #include <string>
 
@@ -20,6 +21,11 @@ class Client {
   public:
     // "http://127.0.0.1:2379", "127.0.0.1:2379" or "unix:///run/gantry/kv.sock".
     explicit Client(std::string endpoint) : endpoint_(std::move(endpoint)) {}
+
+    // Bounds every read and write on the connection (SO_RCVTIMEO/SO_SNDTIMEO), streams
+    // included; zero (the default) waits forever. Tests set it so a server that stops
+    // answering fails the test instead of hanging it.
+    void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
 
     // POSTs a JSON body to an API path ("/v3/kv/put") and reads the whole response.
     Result<HttpResponse> post(const std::string& path, const std::string& body);
@@ -41,6 +47,7 @@ class Client {
                                        const std::function<bool(const std::string&)>* cb);
 
     std::string endpoint_;
+    std::chrono::milliseconds timeout_{0};
     Fd fd_;
     std::string buf_;
 };

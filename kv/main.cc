@@ -1,8 +1,11 @@
 // gantry-kv: the etcd-v3-compatible key-value store daemon. Flags in, Server out.
+#include <malloc.h>
+
 #include <cstdio>
 #include <cstring>
 #include <string>
 
+#include "base/log.h"
 #include "kv/server.h"
 
 namespace {
@@ -19,6 +22,13 @@ void usage() {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Memory: the server is one thread, so one malloc arena. Fixed mmap and trim
+    // thresholds stop glibc from raising them after the first large response is freed
+    // (its dynamic threshold), which otherwise keeps megabytes of freed range results in
+    // the heap for good.
+    ::mallopt(M_ARENA_MAX, 1);
+    ::mallopt(M_MMAP_THRESHOLD, 128 << 10);
+    ::mallopt(M_TRIM_THRESHOLD, 256 << 10);
     gantry::kv::ServerOptions opts;
     bool listen_given = false;
     for (int i = 1; i < argc; ++i) {
@@ -41,7 +51,14 @@ int main(int argc, char** argv) {
         } else if (a == "--data-dir") {
             opts.data_dir = value();
         } else if (a == "--progress-interval-ms") {
-            opts.progress_interval = std::chrono::milliseconds(std::stoll(value()));
+            std::string v = value();
+            char* end = nullptr;
+            long long ms = std::strtoll(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || ms <= 0) {
+                usage();
+                return 2;
+            }
+            opts.progress_interval = std::chrono::milliseconds(ms);
         } else {
             usage();
             return 2;
@@ -49,15 +66,15 @@ int main(int argc, char** argv) {
     }
     auto server = gantry::kv::Server::create(opts);
     if (!server) {
-        std::fprintf(stderr, "gantry-kv: %s\n", server.error().str().c_str());
+        gantry::log::error("gantry-kv cannot start", {{"error", server.error().str()}});
         return 1;
     }
     auto ports = (*server)->ports();
     for (size_t i = 0; i < ports.size(); ++i) {
-        std::fprintf(stderr, "gantry-kv: listening on port %d\n", ports[i]);
+        gantry::log::info("gantry-kv listening", {{"port", ports[i]}});
     }
     if (auto st = (*server)->run(); !st) {
-        std::fprintf(stderr, "gantry-kv: %s\n", st.error().str().c_str());
+        gantry::log::error("gantry-kv stopped", {{"error", st.error().str()}});
         return 1;
     }
     return 0;

@@ -9,8 +9,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#include <cstdio>
-
+#include "base/log.h"
 #include "kv/server_impl.h"
 
 namespace gantry::kv {
@@ -19,7 +18,6 @@ namespace {
 
 constexpr size_t kMaxBody = 4u << 20;  // well above etcd's 1.5 MiB request limit
 constexpr uint64_t kTagSignal = 1ull << 62;
-constexpr uint64_t kTagWal = (1ull << 62) + 1;
 constexpr uint64_t kTagListen = 1ull << 61;
 
 Status epoll_add(int ep, int fd, uint32_t events, uint64_t tag) {
@@ -56,11 +54,9 @@ Status ServerImpl::init() {
         RecoveryReport rep;
         wal_ = GANTRY_TRY(Wal::open(opts_.data_dir, store_, {}, &rep));
         if (rep.torn_tail) {
-            std::fprintf(stderr, "gantry-kv: recovered a torn WAL tail%s%s\n",
-                         rep.broken_copy.empty() ? "" : "; the broken file is at ",
-                         rep.broken_copy.c_str());
+            log::warn("recovered a torn WAL tail",
+                      {{"dir", opts_.data_dir}, {"broken_copy", rep.broken_copy}});
         }
-        GANTRY_TRY(epoll_add(ep, wal_->notify_fd(), EPOLLIN, kTagWal));
     }
     store_.set_listener(this);
     durable_rev_ = store_.revision();
@@ -347,8 +343,6 @@ void ServerImpl::on_compact(int64_t rev) {
 }
 
 void ServerImpl::on_durable() {
-    uint64_t junk;
-    [[maybe_unused]] auto n = ::read(wal_->notify_fd(), &junk, sizeof junk);
     uint64_t d = durable();
     while (!undelivered_.empty() && undelivered_.front().first <= d) {
         Commit c = std::move(undelivered_.front().second);
@@ -357,7 +351,7 @@ void ServerImpl::on_durable() {
         dispatch(c);
     }
     if (auto st = wal_->maybe_snapshot(); !st) {
-        std::fprintf(stderr, "gantry-kv: snapshot: %s\n", st.error().str().c_str());
+        log::error("snapshot failed", {{"dir", opts_.data_dir}, {"error", st.error().str()}});
     }
 }
 
@@ -391,8 +385,6 @@ Status ServerImpl::run() {
             uint64_t tag = events[i].data.u64;
             if (tag == kTagSignal) {
                 stopping_ = true;
-            } else if (tag == kTagWal) {
-                on_durable();
             } else if (tag & kTagListen) {
                 accept_all(static_cast<int>(tag & 0xffffffff));
             } else if (auto it = conns_.find(static_cast<int>(tag)); it != conns_.end()) {
@@ -403,6 +395,12 @@ Status ServerImpl::run() {
             }
         }
         on_timers();
+        // Group commit: one fdatasync for every write of this round. Requests arriving
+        // meanwhile wait in their sockets and form the next round's batch.
+        if (wal_ && wal_->durable_seq() < wal_->last_seq()) {
+            wal_->sync();
+            on_durable();
+        }
         // Everything that became sendable in this round goes out now, in one pass.
         std::vector<int> dead;
         for (auto& [fd, c] : conns_) {

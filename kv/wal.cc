@@ -2,7 +2,6 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include <functional>
 #include <vector>
 
+#include "base/log.h"
 #include "kv/codec.h"
 
 namespace gantry::kv {
@@ -28,17 +28,14 @@ enum RecordType : uint8_t {
 
 constexpr uint64_t kHeaderBytes = 8;
 constexpr uint32_t kMaxRecord = 64u << 20;
-// Segments are preallocated (like etcd's 64 MB WAL files) so that an append does not
-// change the file size and fdatasync has no metadata to flush: one disk write per commit
-// instead of a data write plus a journal commit.
-constexpr off_t kPrealloc = 16 << 20;
-
-void preallocate(int fd, uint64_t used) {
-    if (static_cast<off_t>(used) + (1 << 20) < kPrealloc) {
-        // Best effort: on a file system without fallocate appends still work, only slower.
-        [[maybe_unused]] int rc = ::fallocate(fd, 0, 0, kPrealloc);
-    }
-}
+// Segments grow in zero-filled chunks written ahead of the records. Not fallocate(): on
+// ext4 fallocate leaves "unwritten" extents, and the first write into one converts it, so
+// every fdatasync would still commit the journal (a second disk write and flush). Zeros
+// written through the page cache make the blocks real: only the fdatasync that follows a
+// new chunk (once per MiB of log) carries metadata. Recovery reads the zeros as a clean
+// end of the log.
+constexpr uint64_t kZeroChunk = 1 << 20;
+constexpr char kZeros[64 << 10] = {};
 
 uint64_t padded(uint64_t n) {
     return (n + 7) & ~uint64_t{7};
@@ -165,31 +162,21 @@ SegmentScan scan_segment(std::string_view data, const std::function<bool(std::st
 Wal::Wal(std::string dir, Store& store, WalOptions options)
     : dir_(std::move(dir)), store_(store), options_(options) {}
 
+// Records not yet synced were never acknowledged; syncing them anyway on the way out
+// makes a clean shutdown lose nothing.
 Wal::~Wal() {
-    if (sync_thread_.joinable()) {
-        {
-            std::lock_guard lock(mu_);
-            stop_ = true;
-        }
-        cv_.notify_all();
-        sync_thread_.join();
+    if (fd_) {
+        sync();
     }
 }
 
 Result<std::unique_ptr<Wal>> Wal::open(const std::string& dir, Store& store, WalOptions options,
                                        RecoveryReport* report) {
     std::unique_ptr<Wal> w(new Wal(dir, store, options));
-    int efd = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    if (efd < 0) {
-        return fail(Error::sys("eventfd"));
-    }
-    w->event_fd_.reset(efd);
     RecoveryReport local;
     GANTRY_TRY_CTX(w->recover(report ? *report : local), "wal {}", dir);
     w->durable_seq_ = w->last_seq_;
-    w->written_seq_ = w->last_seq_;
     store.set_listener(w.get());
-    w->sync_thread_ = std::thread([p = w.get()] { p->sync_loop(); });
     return w;
 }
 
@@ -310,26 +297,28 @@ Status Wal::recover(RecoveryReport& report) {
         return open_segment(last_seq_ + 1);
     }
     auto fd = GANTRY_TRY(Fd::open(segment_path_, O_WRONLY));
-    preallocate(fd.get(), segment_bytes_);
-    if (options_.sync && ::fdatasync(fd.get()) < 0) {
-        return fail(Error::sys("fdatasync '{}'", segment_path_));
+    struct stat st {};
+    if (::fstat(fd.get(), &st) < 0) {
+        return fail(Error::sys("stat '{}'", segment_path_));
     }
-    fd_ = std::make_shared<Fd>(std::move(fd));
+    // Everything up to the size is real blocks (zeros or records), unless an older version
+    // preallocated it with fallocate; then appends are correct, just slower.
+    zeroed_bytes_ = static_cast<uint64_t>(st.st_size);
+    fd_ = std::move(fd);
     return ok();
 }
 
 Status Wal::open_segment(uint64_t first_seq) {
     std::string path = dir_ + "/" + name_for("wal-", first_seq, ".log");
     auto fd = GANTRY_TRY(Fd::open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600));
-    preallocate(fd.get(), 0);
     if (options_.sync && ::fsync(fd.get()) < 0) {
         return fail(Error::sys("fsync '{}'", path));
     }
     GANTRY_TRY(fsync_dir(dir_));
-    std::lock_guard lock(mu_);
-    fd_ = std::make_shared<Fd>(std::move(fd));
+    fd_ = std::move(fd);
     segment_path_ = path;
     segment_bytes_ = 0;
+    zeroed_bytes_ = 0;
     chain_crc_ = 0;
     return ok();
 }
@@ -343,28 +332,36 @@ void Wal::append(std::string payload) {
     write_buf_.assign(header, 8);
     write_buf_.append(payload);
     write_buf_.resize(kHeaderBytes + padded(len), '\0');
-    // The write goes to the page cache on this thread; only fdatasync waits for the disk.
-    // A failed write leaves the log in an unknown state: stopping is the only safe answer,
-    // and the supervisor restarts us into recovery.
+    // The writes go to the page cache on this thread; only fdatasync waits for the disk.
+    uint64_t end = segment_bytes_ + write_buf_.size();
+    while (zeroed_bytes_ < end) {
+        uint64_t chunk_end = zeroed_bytes_ + kZeroChunk;
+        for (uint64_t off = zeroed_bytes_; off < chunk_end; off += sizeof kZeros) {
+            write_at(std::string_view(kZeros, sizeof kZeros), off);
+        }
+        zeroed_bytes_ = chunk_end;
+    }
+    write_at(write_buf_, segment_bytes_);
+    segment_bytes_ = end;
+}
+
+void Wal::write_at(std::string_view data, uint64_t offset) {
     size_t done = 0;
-    while (done < write_buf_.size()) {
-        ssize_t n = ::pwrite(fd_->get(), write_buf_.data() + done, write_buf_.size() - done,
-                             static_cast<off_t>(segment_bytes_ + done));
+    while (done < data.size()) {
+        ssize_t n = ::pwrite(fd_.get(), data.data() + done, data.size() - done,
+                             static_cast<off_t>(offset + done));
         if (n < 0 && errno == EINTR) {
             continue;
         }
         if (n <= 0) {
-            std::perror("gantry-kv: wal append");
+            // A failed write leaves the log in an unknown state: stopping is the only safe
+            // answer, and the supervisor restarts us into recovery.
+            log::error("wal append failed; stopping",
+                       {{"file", segment_path_}, {"error", std::strerror(errno)}});
             std::abort();
         }
         done += static_cast<size_t>(n);
     }
-    segment_bytes_ += write_buf_.size();
-    {
-        std::lock_guard lock(mu_);
-        written_seq_ = last_seq_;
-    }
-    cv_.notify_one();
 }
 
 void Wal::on_commit(const Commit& commit) {
@@ -409,35 +406,18 @@ void Wal::on_compact(int64_t revision) {
     append(std::move(e.str()));
 }
 
-void Wal::sync_loop() {
-    std::unique_lock lock(mu_);
-    while (true) {
-        cv_.wait(lock, [&] { return stop_ || written_seq_ > durable_seq_.load(); });
-        if (stop_ && written_seq_ <= durable_seq_.load()) {
-            return;
-        }
-        uint64_t target = written_seq_;
-        std::shared_ptr<Fd> fd = fd_;
-        lock.unlock();
-        if (options_.sync && ::fdatasync(fd->get()) < 0) {
-            // etcd panics here too: after a failed fsync the page cache state is unknown
-            // (the "fsyncgate" lesson), so acknowledging anything more would be a lie.
-            std::perror("gantry-kv: wal fdatasync");
-            std::abort();
-        }
-        lock.lock();
-        if (target > durable_seq_.load()) {
-            durable_seq_.store(target, std::memory_order_release);
-        }
-        uint64_t one = 1;
-        [[maybe_unused]] auto n = ::write(event_fd_.get(), &one, sizeof one);
-        cv_.notify_all();
+void Wal::sync() {
+    if (durable_seq_ >= last_seq_) {
+        return;
     }
-}
-
-void Wal::flush() {
-    std::unique_lock lock(mu_);
-    cv_.wait(lock, [&] { return durable_seq_.load() >= written_seq_; });
+    if (options_.sync && ::fdatasync(fd_.get()) < 0) {
+        // etcd panics here too: after a failed fsync the page cache state is unknown
+        // (the "fsyncgate" lesson), so acknowledging anything more would be a lie.
+        log::error("wal fdatasync failed; stopping",
+                   {{"file", segment_path_}, {"error", std::strerror(errno)}});
+        std::abort();
+    }
+    durable_seq_ = last_seq_;
 }
 
 Status Wal::maybe_snapshot() {
@@ -458,15 +438,7 @@ Status Wal::snapshot() {
     GANTRY_TRY(write_file_atomic(snap, data, 0600));
     // 2. New records go to a fresh segment.
     GANTRY_TRY(open_segment(seq + 1));
-    {
-        std::lock_guard lock(mu_);
-        written_seq_ = std::max(written_seq_, seq);
-        if (seq > durable_seq_.load()) {
-            durable_seq_.store(seq, std::memory_order_release);
-        }
-    }
-    uint64_t one = 1;
-    [[maybe_unused]] auto n = ::write(event_fd_.get(), &one, sizeof one);
+    durable_seq_ = std::max(durable_seq_, seq);
     // 3. Older segments and snapshots are now redundant.
     for (const auto& [s, name] : list_files(dir_, "wal-", ".log")) {
         if (s <= seq) {

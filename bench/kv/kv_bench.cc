@@ -1,9 +1,11 @@
 // gantry-kv vs etcd, same client (kv::Client over the JSON gateway), same durability
 // (both fsync before acknowledging), same machine. Prints both and the ratio.
-//   build/bench/kv/kv_bench [seconds-per-test]
+//   build/bench/kv/kv_bench [seconds-per-test] [--runs N] [--gantry-only]
+// With --runs N each server is started fresh N times and every row is the median.
 #include <atomic>
 #include <cstdio>
 #include <fstream>
+#include <optional>
 #include <thread>
 
 #include "kv/json.h"
@@ -123,34 +125,74 @@ Results run(const std::string& ep, pid_t pid) {
     return r;
 }
 
+double median(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.empty() ? 0 : v[v.size() / 2];
+}
+
+// One fresh server per run, so earlier runs' data does not inflate RSS or slow ranges.
+std::optional<Results> run_fresh(bool etcd) {
+    std::string dir = temp_dir(etcd ? "kv-bench-etcd" : "kv-bench-gkv");
+    int port = free_port(), peer = free_port();
+    Child c = etcd ? start_etcd(port, peer, dir) : start_gantry_kv(port, dir);
+    std::string ep = "127.0.0.1:" + std::to_string(port);
+    std::optional<Results> r;
+    if (wait_ready(ep, std::chrono::seconds(30))) {
+        r = run(ep, c.pid());
+    } else {
+        std::fprintf(stderr, "%s did not start\n", etcd ? "etcd" : "gantry-kv");
+    }
+    c.kill();
+    std::filesystem::remove_all(dir);
+    return r;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-    if (argc > 1) {
-        seconds = std::stod(argv[1]);
+    int runs = 1;
+    bool gantry_only = false;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        if (a == "--runs" && i + 1 < argc) {
+            runs = std::max(1, std::atoi(argv[++i]));
+        } else if (a == "--gantry-only") {
+            gantry_only = true;
+        } else {
+            seconds = std::stod(a);
+        }
     }
-    std::string gdir = temp_dir("kv-bench-gkv"), edir = temp_dir("kv-bench-etcd");
-    int gp = free_port(), ep = free_port(), pp = free_port();
-    Child g = start_gantry_kv(gp, gdir);
-    Child e = start_etcd(ep, pp, edir);
-    std::string gep = "127.0.0.1:" + std::to_string(gp), eep = "127.0.0.1:" + std::to_string(ep);
-    if (!wait_ready(gep, std::chrono::seconds(5)) || !wait_ready(eep, std::chrono::seconds(20))) {
-        std::fprintf(stderr, "servers did not start\n");
-        return 1;
+    std::vector<Results> rg, re;
+    for (int i = 0; i < runs; ++i) {
+        for (bool etcd : {false, true}) {
+            if (etcd && gantry_only) {
+                continue;
+            }
+            auto r = run_fresh(etcd);
+            if (!r) {
+                return 1;
+            }
+            (etcd ? re : rg).push_back(*r);
+        }
     }
-    Results rg = run(gep, g.pid());
-    Results re = run(eep, e.pid());
-    std::printf("%-28s %12s %12s %8s\n", "test", "gantry-kv", "etcd", "ratio");
-    auto row = [](const char* name, double a, double b, bool lower_better) {
+    auto col = [](const std::vector<Results>& v, double Results::*f) {
+        std::vector<double> x;
+        for (const auto& r : v) {
+            x.push_back(r.*f);
+        }
+        return median(x);
+    };
+    std::printf("%-28s %12s %12s %8s   (median of %d)\n", "test", "gantry-kv", "etcd", "ratio",
+                runs);
+    auto row = [&](const char* name, double Results::*f, bool lower_better) {
+        double a = col(rg, f), b = col(re, f);
         std::printf("%-28s %12.1f %12.1f %7.2fx\n", name, a, b, lower_better ? b / a : a / b);
     };
-    row("puts/s, 1 client", rg.put1, re.put1, false);
-    row("puts/s, 16 clients", rg.put16, re.put16, false);
-    row("ranges/s, single key", rg.range1, re.range1, false);
-    row("ranges/s, 5000-key prefix", rg.prefix5000, re.prefix5000, false);
-    row("watch latency us (median)", rg.watch_us, re.watch_us, true);
-    row("RSS MiB (lower better)", rg.rss, re.rss, true);
-    std::filesystem::remove_all(gdir);
-    std::filesystem::remove_all(edir);
+    row("puts/s, 1 client", &Results::put1, false);
+    row("puts/s, 16 clients", &Results::put16, false);
+    row("ranges/s, single key", &Results::range1, false);
+    row("ranges/s, 5000-key prefix", &Results::prefix5000, false);
+    row("watch latency us (median)", &Results::watch_us, true);
+    row("RSS MiB (lower better)", &Results::rss, true);
     return 0;
 }

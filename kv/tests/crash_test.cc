@@ -30,6 +30,7 @@ TEST(Crash, NoAcknowledgedWriteIsLost) {
         ASSERT_TRUE(wait_ready(ep, std::chrono::seconds(5))) << "round " << round;
         // 1. Everything acknowledged before the last crash is there.
         Client check(ep);
+        check.set_timeout(std::chrono::seconds(10));
         auto all = check.post("/v3/kv/range", R"({"key":"AA==","range_end":"AA=="})");
         ASSERT_TRUE(all && all->status == 200);
         Json j = Json::parse(all->body);
@@ -53,6 +54,7 @@ TEST(Crash, NoAcknowledgedWriteIsLost) {
         for (int w = 0; w < kWriters; ++w) {
             writers.emplace_back([&, w] {
                 Client c(ep);
+                c.set_timeout(std::chrono::seconds(10));
                 std::string key = "k" + std::to_string(w);
                 for (int64_t i = round * 100000;; ++i) {
                     auto r = c.put(key, std::to_string(i));

@@ -44,7 +44,8 @@ class DiffTest : public ::testing::Test {
         gkv_ = new Child(start_gantry_kv(gp, gkv_dir_));
         etcd_ep_ = "127.0.0.1:" + std::to_string(ep);
         gkv_ep_ = "127.0.0.1:" + std::to_string(gp);
-        ready_ = wait_ready(etcd_ep_, std::chrono::seconds(20)) &&
+        // etcd takes seconds to elect itself on a loaded machine; both start in parallel.
+        ready_ = wait_ready(etcd_ep_, std::chrono::seconds(30)) &&
                  wait_ready(gkv_ep_, std::chrono::seconds(5));
     }
     static void TearDownTestSuite() {
@@ -84,8 +85,13 @@ class DiffTest : public ::testing::Test {
     static inline Child* gkv_ = nullptr;
     static inline std::string etcd_dir_, gkv_dir_, etcd_ep_, gkv_ep_;
     static inline bool ready_ = false;
-    Client etcd_client_{etcd_ep_};
-    Client gkv_client_{gkv_ep_};
+    static Client with_timeout(const std::string& ep) {
+        Client c(ep);
+        c.set_timeout(std::chrono::seconds(10));
+        return c;
+    }
+    Client etcd_client_ = with_timeout(etcd_ep_);
+    Client gkv_client_ = with_timeout(gkv_ep_);
 };
 
 // The tests share one pair of servers and run in order: revisions line up as long as
@@ -190,6 +196,7 @@ TEST_F(DiffTest, Watch) {
                        bool write, std::vector<Json>& out) {
         std::thread t([&, ep] {
             Client c(ep);
+            c.set_timeout(std::chrono::seconds(10));  // a missing event fails, never hangs
             auto st = c.stream("/v3/watch", create, [&](const std::string& m) {
                 out.push_back(Json::parse(m));
                 return out.size() < n;

@@ -3,6 +3,7 @@
 
 #include <netinet/in.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -39,8 +40,15 @@ class Child {
   public:
     Child() = default;
     explicit Child(std::vector<std::string> argv) {
+        pid_t parent = ::getpid();
         pid_ = ::fork();
         if (pid_ == 0) {
+            // If the test is killed (a CTest timeout), its servers must not outlive it and
+            // hold ports and data dirs: the kernel kills them with their parent.
+            ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+            if (::getppid() != parent) {
+                ::_exit(127);
+            }
             std::vector<char*> a;
             for (auto& s : argv) {
                 a.push_back(s.data());
@@ -78,6 +86,7 @@ inline bool wait_ready(const std::string& endpoint, std::chrono::milliseconds li
     auto deadline = std::chrono::steady_clock::now() + limit;
     while (std::chrono::steady_clock::now() < deadline) {
         Client c(endpoint);
+        c.set_timeout(std::chrono::seconds(2));
         if (auto r = c.post("/v3/maintenance/status", "{}"); r && r->status == 200) {
             return true;
         }

@@ -12,6 +12,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// These tests check recovery logic on files, not that the disk keeps what it acknowledged
+// (the crash test in kv_server_test does that): fdatasync would only make them slow.
+WalOptions fast() {
+    WalOptions o;
+    o.sync = false;
+    return o;
+}
+
 class WalTest : public ::testing::Test {
   protected:
     void SetUp() override {
@@ -22,7 +30,7 @@ class WalTest : public ::testing::Test {
     void TearDown() override { fs::remove_all(dir_); }
 
     // Writes `n` puts (plus a lease and a compaction) and returns the store's snapshot.
-    std::string write_some(int n, WalOptions opt = {}) {
+    std::string write_some(int n, WalOptions opt = fast()) {
         Store s;
         auto w = Wal::open(dir_, s, opt);
         EXPECT_TRUE(w) << w.error().str();
@@ -57,7 +65,7 @@ TEST_F(WalTest, ReplayRestoresTheSameState) {
     std::string want = write_some(50);
     Store s;
     RecoveryReport rep;
-    auto w = Wal::open(dir_, s, {}, &rep);
+    auto w = Wal::open(dir_, s, fast(), &rep);
     ASSERT_TRUE(w) << w.error().str();
     EXPECT_EQ(s.encode_snapshot(), want);
     EXPECT_EQ(rep.records, 52u);  // grant + 50 puts + compact
@@ -69,7 +77,7 @@ TEST_F(WalTest, ReplayRestoresTheSameState) {
     (*w)->flush();
     w->reset();
     Store s2;
-    auto w2 = Wal::open(dir_, s2);
+    auto w2 = Wal::open(dir_, s2, fast());
     ASSERT_TRUE(w2) << w2.error().str();
     EXPECT_EQ(s2.encode_snapshot(), s.encode_snapshot());
 }
@@ -90,7 +98,7 @@ TEST_F(WalTest, TornTailKeepsTheValidPrefix) {
         ASSERT_TRUE(write_file_atomic(seg, full->substr(0, cut)));
         Store s;
         RecoveryReport rep;
-        auto w = Wal::open(dir_, s, {}, &rep);
+        auto w = Wal::open(dir_, s, fast(), &rep);
         ASSERT_TRUE(w) << "cut at " << cut << ": " << w.error().str();
         EXPECT_TRUE(rep.torn_tail || cut % 8 == 0) << cut;
         if (prev_records != 0) {
@@ -114,7 +122,7 @@ TEST_F(WalTest, ZeroFilledTailIsATornWrite) {
     ASSERT_TRUE(write_file_atomic(seg, *full + std::string(4096, '\0')));
     Store s;
     RecoveryReport rep;
-    auto w = Wal::open(dir_, s, {}, &rep);
+    auto w = Wal::open(dir_, s, fast(), &rep);
     ASSERT_TRUE(w) << w.error().str();
     EXPECT_FALSE(rep.torn_tail);  // zeros are the unwritten, preallocated tail
     EXPECT_EQ(s.encode_snapshot(), want);
@@ -130,7 +138,7 @@ TEST_F(WalTest, BitFlipMidFileIsRefused) {
         bad[pos] ^= 0x10;
         ASSERT_TRUE(write_file_atomic(seg, bad));
         Store s;
-        auto w = Wal::open(dir_, s);
+        auto w = Wal::open(dir_, s, fast());
         ASSERT_FALSE(w) << "flip at " << pos;
         EXPECT_NE(w.error().str().find("corrupt record"), std::string::npos) << w.error().str();
         // Nothing was changed on disk.
@@ -139,7 +147,7 @@ TEST_F(WalTest, BitFlipMidFileIsRefused) {
 }
 
 TEST_F(WalTest, SnapshotTruncatesTheLog) {
-    WalOptions opt;
+    WalOptions opt = fast();
     opt.snapshot_bytes = 2048;
     std::string want = write_some(300, opt);
     int logs = 0, snaps = 0;
@@ -158,7 +166,7 @@ TEST_F(WalTest, SnapshotTruncatesTheLog) {
 }
 
 TEST_F(WalTest, CorruptSnapshotIsRefused) {
-    WalOptions opt;
+    WalOptions opt = fast();
     opt.snapshot_bytes = 1024;
     write_some(100, opt);
     for (const auto& e : fs::directory_iterator(dir_)) {
@@ -169,7 +177,7 @@ TEST_F(WalTest, CorruptSnapshotIsRefused) {
         }
     }
     Store s;
-    auto w = Wal::open(dir_, s);
+    auto w = Wal::open(dir_, s, fast());
     ASSERT_FALSE(w);
     EXPECT_NE(w.error().str().find("corrupt"), std::string::npos);
 }
