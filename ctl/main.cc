@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "ctl/commands.h"
+#include "ctl/image_cmd.h"
 #include "ctl/kv_cmd.h"
 #include "ctl/vm_cmd.h"
 
@@ -24,6 +25,11 @@ constexpr Command kCommands[] = {
      "config show [--output yaml|json] [FILE]   the effective config, defaults filled in"},
 };
 
+// image_command takes argv starting at the subcommand.
+int image_group(int argc, char** argv) {
+    return gantry::ctl::image_command(argc - 1, argv + 1);
+}
+
 // Command groups that parse their own argv (argv[0] is the group name).
 struct Group {
     std::string_view name;
@@ -34,6 +40,7 @@ struct Group {
 constexpr Group kGroups[] = {
     {"kv", gantry::ctl::kv_cli_main,
      "kv get|put|del|watch|lease|txn ...   the discovery store (gantryctl kv --help)"},
+    {"image", image_group, "image ls|import|pull|inspect|rm|prune ...   the local image store"},
     {"vm", vm_command, "vm up|test CONFIG.yaml ...        boot a config in a local QEMU VM"},
 };
 
