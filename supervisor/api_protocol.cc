@@ -43,7 +43,7 @@ Result<Request> parse_request(std::string_view line, int64_t now_us) {
         return fail(Error::msg("request is not valid JSON (send one JSON object per line)"));
     }
     if (!j.is_object()) {
-        return fail(Error::msg("request must be a JSON object like {{\"cmd\":\"ps\"}}"));
+        return fail(Error::msg("request must be a JSON object like {\"cmd\":\"ps\"}"));
     }
     auto cmd_it = j.find("cmd");
     if (cmd_it == j.end() || !cmd_it->is_string()) {

@@ -169,12 +169,14 @@ void ServiceLog::feed(Stream s, std::string_view bytes, int64_t realtime_us) {
     while (!bytes.empty()) {
         size_t nl = bytes.find('\n');
         if (nl == std::string_view::npos) {
-            part.append(bytes);
+            size_t take = std::min(bytes.size(), kMaxLine - part.size());
+            part.append(bytes.substr(0, take));
+            bytes.remove_prefix(take);
             if (part.size() >= kMaxLine) {
                 store(format_log_line(realtime_us, s, part));
                 part.clear();
             }
-            return;
+            continue;
         }
         part.append(bytes.substr(0, nl));
         store(format_log_line(realtime_us, s, part));
