@@ -68,10 +68,12 @@ struct Backoff {
 };
 
 // More than `burst` starts within `interval` fails the service (systemd
-// StartLimitBurst/StartLimitIntervalSec). burst 0 disables the limit.
+// StartLimitBurst/StartLimitIntervalSec). burst 0 disables the limit. The default never
+// trips with the default backoff (7 starts in the first 10 s); it catches a crash loop
+// whose backoff was set near zero, which `restart: always` users do not expect to spin.
 struct StartLimit {
     int burst = 10;
-    Duration interval = 60s;
+    Duration interval = 10s;
 };
 
 // Compose `logging.options` max-size / max-file for the json-file driver.

@@ -202,7 +202,9 @@ void Supervisor::spawn(Unit& u) {
     }
     proc->watch = std::move(*watch);
     tracked_.insert(proc->started.process.pid());
-    u.oom_base = driver_.usage(proc->started).oom_kills.value_or(0);
+    // memory.events only exists with a cgroup; skip the read otherwise (crash loops).
+    u.oom_base =
+        proc->started.cgroup.empty() ? 0 : driver_.usage(proc->started).oom_kills.value_or(0);
     u.proc = std::move(proc);
     log::info("service started",
               {{"service", u.spec.name}, {"pid", u.proc->started.process.pid()}});
@@ -216,7 +218,9 @@ void Supervisor::on_exit(Unit& u, const ExitStatus& st) {
     auto proc = std::move(u.proc);
     tracked_.erase(proc->started.process.pid());
     bool oom = false;
-    if (auto kills = driver_.usage(proc->started).oom_kills; kills && *kills > u.oom_base) {
+    if (auto kills =
+            proc->started.cgroup.empty() ? std::nullopt : driver_.usage(proc->started).oom_kills;
+        kills && *kills > u.oom_base) {
         oom = true;
         u.oom_kills += *kills - u.oom_base;
     }
