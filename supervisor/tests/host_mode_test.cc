@@ -253,5 +253,23 @@ TEST_F(HostMode, ExecRestartAndTimeout) {
     EXPECT_EQ(h->service("s")["history"].size(), 1u);
 }
 
+TEST_F(HostMode, SpawnFailureSaysWhereItBroke) {
+    auto h = HostInit::start({{"lost", {{"command", sh("true")}, {"working_dir", "/no/such/dir"}}},
+                              {"typo", {{"command", json::array({"no-such-binary-x"})}}}});
+    ASSERT_TRUE(h->wait_state("lost", "failed", 2s));
+    EXPECT_NE(h->service("lost")["reason"].get<std::string>().find(
+                  "chdir to working_dir (/usr/bin/busybox): No such file or directory"),
+              std::string::npos)
+        << h->service("lost")["reason"];
+    ASSERT_TRUE(h->wait_state("typo", "failed", 2s));
+    EXPECT_NE(h->service("typo")["reason"].get<std::string>().find(
+                  "\"no-such-binary-x\" not found in PATH"),
+              std::string::npos);
+    auto logs = h->raw_call({{"cmd", "logs"}, {"service", "typo"}});
+    ASSERT_EQ(logs["lines"].size(), 1u);
+    EXPECT_NE(logs["lines"][0].get<std::string>().find("stderr gantry: service typo"),
+              std::string::npos);
+}
+
 }  // namespace
 }  // namespace gantry::supervisor::testing
