@@ -206,7 +206,16 @@ void ApiServer::on_io(Conn& c, uint32_t revents) {
         return;
     }
     c.in.append(buf, static_cast<size_t>(n));
-    while (!c.busy && !c.closed) {
+    if (c.in.size() > 4 * kMaxRequestBytes) {  // a client piling up requests behind an exec
+        send(c, to_line(error_json("too many pending requests")));
+        close(c);
+        return;
+    }
+    process_input(c);
+}
+
+void ApiServer::process_input(Conn& c) {
+    while (!c.busy && !c.closed && !c.streaming) {
         size_t nl = c.in.find('\n');
         if (nl == std::string::npos) {
             if (c.in.size() > kMaxRequestBytes) {
@@ -281,14 +290,16 @@ void ApiServer::handle_line(Conn& c, std::string_view line) {
             reply_status(sup_.restart(r.service));
             break;
         case Command::Exec: {
-            Conn* cp = &c;
-            // The connection may close before the job ends; look it up again by address.
-            auto st = sup_.exec(r.service, r.argv, r.timeout, [this, cp](Result<ExecResult> res) {
-                if (!conns_.contains(cp)) {
+            // The connection may be gone when the job ends: hold it weakly.
+            std::weak_ptr<Conn> weak = conns_.at(&c);
+            auto st = sup_.exec(r.service, r.argv, r.timeout, [this, weak](Result<ExecResult> res) {
+                auto cp = weak.lock();
+                if (!cp || cp->closed) {
                     return;
                 }
                 cp->busy = false;
                 send(*cp, to_line(res ? exec_json(*res) : error_json(res.error().str())));
+                process_input(*cp);  // requests that arrived while the job ran
             });
             if (!st) {
                 send(c, to_line(error_json(st.error().str())));

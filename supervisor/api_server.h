@@ -40,6 +40,7 @@ class ApiServer {
   private:
     void on_accept();
     void on_io(Conn& c, uint32_t revents);
+    void process_input(Conn& c);
     void handle_line(Conn& c, std::string_view line);
     void send(Conn& c, const std::string& line);
     void flush(Conn& c);

@@ -241,6 +241,15 @@ TEST_F(HostMode, ExecRestartAndTimeout) {
     auto t = h->raw_call(
         {{"cmd", "exec"}, {"service", "s"}, {"argv", sh("sleep 5")}, {"timeout", "300ms"}});
     EXPECT_EQ(t["timed_out"], true);
+    // Requests sent behind an exec are answered, in order, once it ends.
+    auto c = h->client();
+    ASSERT_TRUE(c.send_raw(
+        json{{"cmd", "exec"}, {"service", "s"}, {"argv", sh("sleep 0.2; echo done")}}.dump() +
+        "\n{\"cmd\":\"ps\"}\n"));
+    auto first = c.next(3s), second = c.next(3s);
+    ASSERT_TRUE(first && second);
+    EXPECT_EQ((*first)["output"], "done\n");
+    EXPECT_TRUE(second->contains("services"));
     int pid = h->service("s")["pid"];
     ASSERT_EQ(h->raw_call({{"cmd", "restart"}, {"service", "s"}})["ok"], true);
     auto end = std::chrono::steady_clock::now() + 3s;
