@@ -308,6 +308,10 @@ Status Supervisor::start(const std::string& name) {
         check_deps(*u);
         return ok();
     }
+    if (u->m.state == State::Stopping) {
+        u->restart_after_stop = true;  // start again once the stop completes
+        return ok();
+    }
     feed(*u, {EventKind::StartRequested});
     return ok();
 }

