@@ -85,6 +85,7 @@ void Supervisor::start_health(Unit& u) {
         return;
     }
     u.health_active = true;
+    u.health_gen++;
     u.health_failures = 0;
     u.health_since = loop_.now();
     if (!u.health_timer.valid()) {
@@ -105,10 +106,11 @@ void Supervisor::run_health(Unit& u) {
         return;
     }
     const HealthCheck& hc = *u.spec.healthcheck;
-    auto job = run_job(u, hc.test, hc.timeout, [this, &u](Job& j) {
+    uint64_t gen = u.health_gen;
+    auto job = run_job(u, hc.test, hc.timeout, [this, &u, gen](Job& j) {
         u.health_job = nullptr;
-        if (!u.health_active) {
-            return;  // the service stopped while the check ran
+        if (!u.health_active || gen != u.health_gen) {
+            return;  // the service stopped (or restarted) while the check ran
         }
         u.health_output = j.output.substr(0, 4096);
         bool passed = j.status.success() && !j.timed_out;

@@ -57,6 +57,7 @@ struct Supervisor::Unit {
 
     // Healthchecks.
     bool health_active = false;
+    uint64_t health_gen = 0;  // bumped per run, so a late result of an old run is dropped
     Duration health_since{0};
     int health_failures = 0;
     std::string health_output;
