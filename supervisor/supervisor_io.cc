@@ -102,7 +102,12 @@ void Supervisor::start_health(Unit& u) {
 }
 
 void Supervisor::run_health(Unit& u) {
-    if (!u.health_active || u.health_job != nullptr) {
+    if (!u.health_active) {
+        return;
+    }
+    if (u.health_job != nullptr) {
+        // A check of the previous run is still being killed: try again next interval.
+        (void)u.health_timer.rearm(u.spec.healthcheck->interval);
         return;
     }
     const HealthCheck& hc = *u.spec.healthcheck;
