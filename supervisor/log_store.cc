@@ -109,7 +109,12 @@ Status ServiceLog::attach_dir(const std::string& dir) {
 }
 
 Status ServiceLog::open_file() {
-    ::mkdir(dir_.c_str(), 0755);
+    // mkdir -p: /var/log may not exist yet on a fresh state partition.
+    for (size_t i = 1; i <= dir_.size(); ++i) {
+        if (i == dir_.size() || dir_[i] == '/') {
+            ::mkdir(dir_.substr(0, i).c_str(), 0755);
+        }
+    }
     auto fd = Fd::open(path_, O_WRONLY | O_CREAT | O_APPEND, 0640);
     if (!fd) {
         path_.clear();

@@ -112,6 +112,12 @@ TEST(ServiceLog, RingMovesToFileOnAttach) {
     EXPECT_NE(text->find("late"), std::string::npos);
 }
 
+TEST(ServiceLog, CreatesMissingParents) {
+    TempDir dir;
+    ServiceLog log("svc", dir.path() + "/var/log/gantry", {});
+    EXPECT_TRUE(log.file_mode());
+}
+
 TEST(ServiceLog, UnwritableDirFallsBackToMemory) {
     ServiceLog log("svc", "/proc/no/such/dir", {});
     EXPECT_FALSE(log.file_mode());
