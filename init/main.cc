@@ -1,0 +1,251 @@
+// gantry-init: PID 1, or (--host-mode) the same supervisor as an ordinary process.
+//
+//   gantry-init [CONFIG]                                  as PID 1
+//   gantry-init --host-mode --state-dir DIR CONFIG        anywhere, for tests and trying out
+//
+// PID 1 never exits and never throws: every failure is logged, and one it cannot go on
+// from becomes a clean reboot (the kernel panics if PID 1 exits).
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <exception>
+#include <optional>
+#include <string>
+
+#include "base/event_loop.h"
+#include "base/log.h"
+#include "init/machine.h"
+#include "supervisor/api_server.h"
+#include "supervisor/load_services.h"
+#include "supervisor/supervisor.h"
+
+namespace gantry::init {
+namespace {
+
+namespace sv = gantry::supervisor;
+
+struct Flags {
+    bool host_mode = false;
+    std::string state_dir;
+    std::string config;
+    std::string socket;
+    std::string log_dir;
+    std::string cgroup_root;
+    std::string log_level = "info";
+    Duration shutdown_timeout = std::chrono::seconds(90);
+};
+
+constexpr const char* kUsage =
+    "usage: gantry-init [--log-level LEVEL] [CONFIG]\n"
+    "       gantry-init --host-mode --state-dir DIR [--socket PATH] [--log-dir DIR]\n"
+    "                   [--cgroup-root DIR] [--shutdown-timeout DUR] CONFIG\n"
+    "CONFIG is a services JSON file (temporary format, see docs/supervisor.md).\n";
+
+Result<Flags> parse_flags(int argc, char** argv) {
+    Flags f;
+    for (int i = 1; i < argc; ++i) {
+        std::string a = argv[i];
+        auto value = [&]() -> Result<std::string> {
+            if (i + 1 >= argc) {
+                return fail(Error::msg("{} needs a value", a));
+            }
+            return std::string(argv[++i]);
+        };
+        if (a == "--host-mode") {
+            f.host_mode = true;
+        } else if (a == "--state-dir") {
+            f.state_dir = GANTRY_TRY(value());
+        } else if (a == "--socket") {
+            f.socket = GANTRY_TRY(value());
+        } else if (a == "--log-dir") {
+            f.log_dir = GANTRY_TRY(value());
+        } else if (a == "--cgroup-root") {
+            f.cgroup_root = GANTRY_TRY(value());
+        } else if (a == "--log-level") {
+            f.log_level = GANTRY_TRY(value());
+        } else if (a == "--shutdown-timeout") {
+            f.shutdown_timeout = GANTRY_TRY(parse_duration(GANTRY_TRY(value())));
+        } else if (a == "-h" || a == "--help") {
+            return fail(Error::msg("help"));
+        } else if (!a.starts_with("-") && f.config.empty()) {
+            f.config = a;
+        } else {
+            return fail(Error::msg("unknown argument \"{}\"", a));
+        }
+    }
+    if (f.host_mode) {
+        if (f.state_dir.empty() || f.config.empty()) {
+            return fail(Error::msg("--host-mode needs --state-dir DIR and CONFIG"));
+        }
+        ::mkdir(f.state_dir.c_str(), 0755);
+        if (f.socket.empty()) {
+            f.socket = f.state_dir + "/api.sock";
+        }
+        if (f.log_dir.empty()) {
+            f.log_dir = f.state_dir + "/logs";
+        }
+    } else {
+        if (f.state_dir.empty()) {
+            f.state_dir = "/run/gantry";
+        }
+        if (f.config.empty()) {
+            f.config = "/etc/gantry/services.json";
+        }
+        if (f.socket.empty()) {
+            f.socket = "/run/gantry/api.sock";
+        }
+        if (f.log_dir.empty()) {
+            f.log_dir = "/var/log/gantry";
+        }
+        if (f.cgroup_root.empty()) {
+            f.cgroup_root = "/sys/fs/cgroup/gantry";
+        }
+    }
+    return f;
+}
+
+// The machine-level outcome of a run: how PID 1 ends, or a host-mode exit code.
+struct Outcome {
+    FinalAction action = FinalAction::Poweroff;
+    int exit_code = 0;
+};
+
+Result<Outcome> run(const Flags& f, bool pid1) {
+    std::vector<MountStep> mounts;
+    if (pid1) {
+        // 1. Early mounts, 2. cgroup controllers, 3. ctrl-alt-del as SIGINT, not an instant reboot.
+        mounts = plan_mounts("");
+        for (const auto& e : apply_mounts(mounts)) {
+            log::error("early mount failed", {{"error", e.str()}});
+        }
+        if (auto st = enable_controllers("/sys/fs/cgroup"); !st) {
+            log::warn("cgroup controllers not enabled", {{"error", st.error().str()}});
+        }
+        ::reboot(RB_DISABLE_CAD);
+    } else if (::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+        return fail(Error::sys("PR_SET_CHILD_SUBREAPER"));
+    }
+    ::mkdir(f.state_dir.c_str(), 0755);
+
+    EventLoop loop = GANTRY_TRY(EventLoop::create());
+    sv::ProcessDriver driver(sv::ProcessDriverOptions{f.cgroup_root});
+    sv::Supervisor sup(loop, driver, {f.state_dir + "/run", f.log_dir});
+
+    auto specs = sv::load_services(f.config);
+    if (!specs) {
+        if (!pid1) {
+            return fail(std::move(specs).error());
+        }
+        // PID 1 with a broken config still comes up (API, logs) so it can be inspected.
+        log::error("no services: config not loaded", {{"error", specs.error().str()}});
+        specs = std::vector<sv::ServiceSpec>{};
+    }
+    if (auto st = sup.load(std::move(*specs)); !st) {
+        if (!pid1) {
+            return fail(std::move(st).error());
+        }
+        log::error("no services: config rejected", {{"error", st.error().str()}});
+    }
+
+    Outcome outcome;
+    std::optional<Source> deadline;
+    auto begin_shutdown = [&](FinalAction action) {
+        if (sup.shutting_down()) {
+            return;
+        }
+        outcome.action = action;
+        log::info(action == FinalAction::Poweroff ? "poweroff requested" : "reboot requested");
+        // A bound on the whole shutdown, in case a driver never reports an exit.
+        if (auto t = loop.after(f.shutdown_timeout, [&] {
+                log::warn("shutdown timed out; going on");
+                loop.exit(0);
+            })) {
+            deadline = std::move(*t);
+        }
+        sup.shutdown([&] { loop.exit(0); });
+    };
+
+    sv::ApiServer api(loop, sup,
+                      {[&] { begin_shutdown(FinalAction::Poweroff); },
+                       [&] { begin_shutdown(FinalAction::Reboot); }});
+    if (auto st = api.listen(f.socket); !st) {
+        if (!pid1) {
+            return fail(std::move(st).error());
+        }
+        log::error("API not available", {{"error", st.error().str()}});
+    }
+
+    Source term = GANTRY_TRY(loop.on_signal(
+        SIGTERM, [&](const signalfd_siginfo&) { begin_shutdown(FinalAction::Poweroff); }));
+    Source intr = GANTRY_TRY(loop.on_signal(
+        SIGINT, [&](const signalfd_siginfo&) { begin_shutdown(FinalAction::Reboot); }));
+    std::string children = fmt::format("/proc/self/task/{}/children", ::getpid());
+    Source chld = GANTRY_TRY(loop.on_signal(SIGCHLD, [&](const signalfd_siginfo&) {
+        int n = reap_orphans([&](pid_t pid) { return sup.tracks(pid); }, children);
+        if (n > 0) {
+            log::debug("reaped orphans", {{"count", n}});
+        }
+    }));
+    ::signal(SIGPIPE, SIG_IGN);
+
+    log::info("gantry-init up",
+              {{"mode", pid1 ? "pid1" : "host"}, {"socket", f.socket}, {"config", f.config}});
+    sup.start_all();
+    GANTRY_TRY(loop.run());
+    log::info("all services stopped");
+    // One last sweep: the supervisor is idle, nothing it tracks is alive.
+    reap_orphans([](pid_t) { return false; }, children);
+    if (pid1) {
+        finish(outcome.action, mounts);
+    }
+    return outcome;
+}
+
+}  // namespace
+}  // namespace gantry::init
+
+int main(int argc, char** argv) {
+    using namespace gantry;
+    const bool pid1_process = ::getpid() == 1;
+    auto flags = init::parse_flags(argc, argv);
+    if (!flags) {
+        if (!pid1_process) {
+            if (flags.error().message() != "help") {
+                fmt::print(stderr, "gantry-init: {}\n", flags.error().str());
+            }
+            fmt::print(stderr, "{}", init::kUsage);
+            return 2;
+        }
+        flags = init::Flags{};  // PID 1 with odd kernel cmdline args still boots
+        flags->state_dir = "/run/gantry";
+        flags->config = "/etc/gantry/services.json";
+        flags->socket = "/run/gantry/api.sock";
+        flags->log_dir = "/var/log/gantry";
+        flags->cgroup_root = "/sys/fs/cgroup/gantry";
+    }
+    const bool pid1 = pid1_process && !flags->host_mode;
+    log::Options lo;
+    log::parse_level(flags->log_level, lo.min_level);
+    lo.ident = "gantry-init";
+    log::configure(lo);
+    try {
+        auto r = init::run(*flags, pid1);
+        if (r) {
+            return r->exit_code;
+        }
+        log::error("gantry-init failed", {{"error", r.error().str()}});
+    } catch (const std::exception& e) {
+        log::error("gantry-init: unexpected exception", {{"error", e.what()}});
+    } catch (...) {
+        log::error("gantry-init: unexpected exception");
+    }
+    if (pid1) {
+        // A fatal error in PID 1 becomes a clean reboot, never a kernel panic.
+        init::finish(init::FinalAction::Reboot, init::plan_mounts(""));
+    }
+    return 1;
+}

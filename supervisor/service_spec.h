@@ -1,0 +1,121 @@
+// ServiceSpec: the supervisor's own description of one service.
+//
+// This is the supervisor's input type, deliberately independent of the cloud-config
+// model (config::Config -> ServiceSpec is the one mapping, written in supervisor/) and of
+// the runtime (a Driver turns a ServiceSpec into a process or a container). Fields follow
+// Docker Compose semantics so the mapping stays a field-by-field copy.
+#pragma once
+
+#include <signal.h>
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/error.h"
+#include "base/units.h"
+
+namespace gantry::supervisor {
+
+using namespace std::chrono_literals;
+
+// Compose `restart:`. `no` never restarts; `on-failure[:N]` restarts after a non-zero
+// exit or a signal, at most N times (0 = unbounded); `always` and `unless-stopped`
+// restart after any exit. Both stay down after `gantryctl stop`; they differ only in
+// what happens at the next boot, which the config layer decides.
+enum class RestartPolicy { No, Always, OnFailure, UnlessStopped };
+
+// `simple`: running once spawned (or once READY=1 when `notify`). `oneshot`: a job that
+// is expected to exit; exit 0 leaves it `exited`, which satisfies
+// service_completed_successfully.
+enum class ServiceType { Simple, Oneshot };
+
+// Compose `depends_on.<name>.condition`.
+enum class DependCondition { Started, Healthy, CompletedSuccessfully };
+
+struct Dependency {
+    std::string service;
+    DependCondition condition = DependCondition::Started;
+};
+
+// Compose `healthcheck:`. `test` is the argv run inside the service (CMD form; the
+// CMD-SHELL form is mapped to {"/bin/sh", "-c", cmd} by the config layer).
+struct HealthCheck {
+    std::vector<std::string> test;
+    Duration interval = 30s;
+    Duration timeout = 30s;
+    int retries = 3;
+    Duration start_period = 0s;
+};
+
+// Compose `deploy.resources.limits` / v2 `mem_limit`, `cpus`, `pids_limit`. 0 = unset.
+struct Resources {
+    uint64_t memory_bytes = 0;
+    double cpus = 0;
+    int64_t pids = 0;
+};
+
+// Exponential restart backoff: initial, doubled after each quick failure up to max, back
+// to initial once a run lasted reset_after (systemd RestartSteps/RestartMaxDelaySec,
+// s6's minimum gap between restarts).
+struct Backoff {
+    Duration initial = 100ms;
+    Duration max = 30s;
+    Duration reset_after = 10s;
+};
+
+// More than `burst` starts within `interval` fails the service (systemd
+// StartLimitBurst/StartLimitIntervalSec). burst 0 disables the limit. The default never
+// trips with the default backoff (7 starts in the first 10 s); it catches a crash loop
+// whose backoff was set near zero, which `restart: always` users do not expect to spin.
+struct StartLimit {
+    int burst = 10;
+    Duration interval = 10s;
+};
+
+// Compose `logging.options` max-size / max-file for the json-file driver.
+struct LogLimits {
+    uint64_t max_size = 10ull << 20;
+    int max_files = 3;  // the live file plus max_files-1 rotated ones
+};
+
+struct ServiceSpec {
+    std::string name;
+    std::vector<std::string> argv;  // entrypoint + command, already joined
+    std::vector<std::string> env;   // "KEY=VALUE"
+    std::string working_dir;        // inside rootfs when rootfs is set; "" = "/"
+    std::string user;               // "uid[:gid]" or a user name; "" = the supervisor's
+    std::string rootfs;             // a directory to chroot into (until images land); "" = host
+    RestartPolicy restart = RestartPolicy::No;
+    int max_retries = 0;  // on-failure:N; 0 = unbounded
+    std::vector<Dependency> depends_on;
+    ServiceType type = ServiceType::Simple;
+    bool notify = false;  // readiness through sd_notify READY=1
+    std::optional<HealthCheck> healthcheck;
+    int stop_signal = SIGTERM;
+    Duration stop_grace_period = 10s;
+    Resources resources;
+    Backoff backoff;
+    StartLimit start_limit;
+    LogLimits logging;
+};
+
+std::string_view to_string(RestartPolicy p);
+std::string_view to_string(ServiceType t);
+std::string_view to_string(DependCondition c);
+
+// "no", "always", "on-failure", "on-failure:5", "unless-stopped".
+Status parse_restart(std::string_view text, RestartPolicy& policy, int& max_retries);
+Result<DependCondition> parse_condition(std::string_view text);
+// "SIGTERM", "TERM", "15".
+Result<int> parse_signal(std::string_view text);
+// "SIGTERM" for 15.
+std::string signal_name(int sig);
+
+// Checks one spec on its own (name, argv, numbers); the graph checks references.
+Status validate(const ServiceSpec& spec);
+
+}  // namespace gantry::supervisor

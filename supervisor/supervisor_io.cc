@@ -1,0 +1,240 @@
+// The supervisor's I/O paths: service output, sd_notify datagrams, healthchecks and
+// `exec` jobs. Each read is bounded per wakeup so one busy service cannot starve the
+// loop: epoll is level-triggered, so whatever is left is read on a later iteration,
+// after other sources (the API socket among them) had their turn.
+#include <sys/epoll.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/log.h"
+#include "supervisor/notify.h"
+#include "supervisor/unit.h"
+
+namespace gantry::supervisor {
+
+namespace {
+
+constexpr size_t kReadChunk = 16 * 1024;
+constexpr int kMaxChunksPerWakeup = 4;
+constexpr size_t kMaxJobOutput = 1 << 20;
+constexpr int kMaxDatagramsPerWakeup = 16;
+
+int64_t realtime_us() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
+
+// Reads what is available, at most `chunks` reads; false at EOF or error.
+bool read_some(int fd, int chunks, const std::function<void(std::string_view)>& sink) {
+    char buf[kReadChunk];
+    for (int i = 0; i < chunks; ++i) {
+        ssize_t n = ::read(fd, buf, sizeof buf);
+        if (n > 0) {
+            sink(std::string_view(buf, static_cast<size_t>(n)));
+            continue;
+        }
+        if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+            return true;
+        }
+        return false;  // EOF or a real error
+    }
+    return true;
+}
+
+}  // namespace
+
+void Supervisor::on_output(Unit& u, Stream s) {
+    int fd = s == Stream::Stdout ? u.out_pipe.read.get() : u.err_pipe.read.get();
+    int64_t now = realtime_us();
+    read_some(fd, kMaxChunksPerWakeup, [&](std::string_view data) { u.log.feed(s, data, now); });
+}
+
+void Supervisor::on_notify(Unit& u) {
+    for (int i = 0; i < kMaxDatagramsPerWakeup; ++i) {
+        auto d = receive_notify(u.notify_fd.get());
+        if (!d) {
+            log::warn("notify socket read failed",
+                      {{"service", u.spec.name}, {"error", d.error().str()}});
+            return;
+        }
+        if (!*d) {
+            return;
+        }
+        if (!u.proc || !driver_.owns(u.proc->started, (*d)->sender)) {
+            log::warn("notify message from a process outside the service ignored",
+                      {{"service", u.spec.name}, {"sender", (*d)->sender}});
+            continue;
+        }
+        NotifyMessage m = parse_notify((*d)->data);
+        if (m.status) {
+            u.notify_status = *m.status;
+        }
+        if (m.watchdog) {
+            u.last_watchdog = loop_.now();
+        }
+        if (m.ready) {
+            feed(u, {EventKind::Ready});
+        }
+    }
+}
+
+void Supervisor::start_health(Unit& u) {
+    if (!u.spec.healthcheck) {
+        return;
+    }
+    u.health_active = true;
+    u.health_gen++;
+    u.health_failures = 0;
+    u.health_since = loop_.now();
+    if (!u.health_timer.valid()) {
+        auto t = loop_.after(u.spec.healthcheck->interval, [this, &u] { run_health(u); });
+        if (!t) {
+            log::error("healthcheck timer failed",
+                       {{"service", u.spec.name}, {"error", t.error().str()}});
+            return;
+        }
+        u.health_timer = std::move(*t);
+    } else {
+        (void)u.health_timer.rearm(u.spec.healthcheck->interval);
+    }
+}
+
+void Supervisor::run_health(Unit& u) {
+    if (!u.health_active) {
+        return;
+    }
+    if (u.health_job != nullptr) {
+        // A check of the previous run is still being killed: try again next interval.
+        (void)u.health_timer.rearm(u.spec.healthcheck->interval);
+        return;
+    }
+    const HealthCheck& hc = *u.spec.healthcheck;
+    uint64_t gen = u.health_gen;
+    auto job = run_job(u, hc.test, hc.timeout, [this, &u, gen](Job& j) {
+        u.health_job = nullptr;
+        if (!u.health_active || gen != u.health_gen) {
+            return;  // the service stopped (or restarted) while the check ran
+        }
+        u.health_output = j.output.substr(0, 4096);
+        bool passed = j.status.success() && !j.timed_out;
+        Duration now = loop_.now();
+        if (passed) {
+            u.health_failures = 0;
+            feed(u, {EventKind::HealthOk});
+        } else if (now - u.health_since >= u.spec.healthcheck->start_period) {
+            // Docker's start_period: failures while the service boots do not count.
+            u.health_failures++;
+            if (u.health_failures >= u.spec.healthcheck->retries) {
+                std::string why = j.timed_out
+                                      ? fmt::format("healthcheck timed out after {}",
+                                                    format_duration(u.spec.healthcheck->timeout))
+                                      : fmt::format("healthcheck {}", j.status.str());
+                feed(u, {EventKind::HealthFail, {}, false, why});
+            }
+        }
+        if (u.health_active) {
+            (void)u.health_timer.rearm(u.spec.healthcheck->interval);
+        }
+    });
+    if (!job) {
+        log::warn("healthcheck could not run",
+                  {{"service", u.spec.name}, {"error", job.error().str()}});
+        u.health_failures++;
+        (void)u.health_timer.rearm(hc.interval);
+        return;
+    }
+    u.health_job = *job;
+}
+
+Result<Supervisor::Job*> Supervisor::run_job(Unit& u, std::vector<std::string> argv,
+                                             Duration timeout, std::function<void(Job&)> done) {
+    auto job = std::make_shared<Job>();
+    job->unit = &u;
+    job->done = std::move(done);
+    FdPair pipe = GANTRY_TRY(make_pipe(O_NONBLOCK));
+    const Started* running = u.proc ? &u.proc->started : nullptr;
+    job->proc = GANTRY_TRY(driver_.exec(u.spec, running, argv, pipe.write.get()));
+    pipe.write.reset();
+    job->out = std::move(pipe.read);
+    Job* j = job.get();
+    tracked_.insert(j->proc.pid());
+    jobs_.emplace(j, job);
+    auto fail_job = [&](Error e) -> Result<Job*> {
+        (void)j->proc.send_signal(SIGKILL);
+        (void)j->proc.wait();
+        tracked_.erase(j->proc.pid());
+        jobs_.erase(j);
+        return fail(std::move(e));
+    };
+    auto append = [j](std::string_view data) {
+        if (j->output.size() < kMaxJobOutput) {
+            j->output.append(data.substr(0, kMaxJobOutput - j->output.size()));
+        }
+    };
+    auto out = loop_.on_io(j->out.get(), EPOLLIN, [this, j, append](uint32_t) {
+        if (!read_some(j->out.get(), kMaxChunksPerWakeup, append) && j->out_src.valid()) {
+            // EOF: stop watching. Not destroyed here: this callback is running inside it.
+            retire(std::make_shared<Source>(std::move(j->out_src)));
+        }
+    });
+    if (!out) {
+        return fail_job(std::move(out).error());
+    }
+    j->out_src = std::move(*out);
+    auto watch = loop_.on_child(j->proc, [this, j](const ExitStatus& st) { finish_job(*j, st); });
+    if (!watch) {
+        return fail_job(std::move(watch).error());
+    }
+    j->watch = std::move(*watch);
+    auto to = loop_.after(timeout, [j] {
+        j->timed_out = true;
+        (void)j->proc.send_signal(SIGKILL);
+        ::kill(-j->proc.pid(), SIGKILL);  // its own session: the whole job goes
+    });
+    if (!to) {
+        return fail_job(std::move(to).error());
+    }
+    j->timeout_src = std::move(*to);
+    return j;
+}
+
+void Supervisor::finish_job(Job& j, const ExitStatus& st) {
+    j.status = st;
+    j.timeout_src.reset();
+    tracked_.erase(j.proc.pid());
+    // The job's session may have left children holding the pipe: take what is there now.
+    read_some(j.out.get(), 64, [&](std::string_view data) {
+        if (j.output.size() < kMaxJobOutput) {
+            j.output.append(data.substr(0, kMaxJobOutput - j.output.size()));
+        }
+    });
+    ::kill(-j.proc.pid(), SIGKILL);
+    auto it = jobs_.find(&j);
+    std::shared_ptr<Job> keep = it->second;
+    jobs_.erase(it);
+    retire(keep);
+    if (j.done) {
+        j.done(j);
+    }
+}
+
+Status Supervisor::exec(const std::string& name, std::vector<std::string> argv, Duration timeout,
+                        ExecDone done) {
+    Unit* u = find(name);
+    if (u == nullptr) {
+        return fail(Error::msg("no service named \"{}\"", name));
+    }
+    if (argv.empty()) {
+        return fail(Error::msg("exec: no command given"));
+    }
+    GANTRY_TRY_CTX(run_job(*u, std::move(argv), timeout,
+                           [done](Job& j) {
+                               done(ExecResult{j.status, j.timed_out, std::move(j.output)});
+                           }),
+                   "exec in {}", name);
+    return ok();
+}
+
+}  // namespace gantry::supervisor

@@ -1,0 +1,47 @@
+// Runs gantry-init --host-mode in a temp dir for the root tests, and talks to its API.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "supervisor/api_client.h"
+
+namespace gantry::supervisor::testing {
+
+class HostInit {
+  public:
+    // Writes {"services": services} and starts gantry-init; fails the test if the API
+    // does not come up within 5 s.
+    static std::unique_ptr<HostInit> start(const nlohmann::json& services);
+    ~HostInit();
+
+    const std::string& dir() const { return dir_; }
+    std::string socket() const { return dir_ + "/state/api.sock"; }
+    pid_t pid() const { return pid_; }
+
+    ApiClient client() const;
+    // One request on a fresh connection; the whole response (ok or not).
+    nlohmann::json raw_call(const nlohmann::json& req) const;
+    nlohmann::json service(const std::string& name) const;  // inspect
+    // Polls until the service is in `state`; false after `timeout`.
+    bool wait_state(const std::string& name, const std::string& state,
+                    std::chrono::milliseconds timeout) const;
+    // Sends SIGTERM and waits for exit; returns the exit status (or -1).
+    int terminate();
+    std::string init_log() const;
+
+  private:
+    std::string dir_;
+    pid_t pid_ = -1;
+};
+
+// Zombie children of `parent`, from /proc.
+int count_zombie_children(pid_t parent);
+int count_open_fds(pid_t pid);
+uint64_t rss_bytes(pid_t pid);
+
+}  // namespace gantry::supervisor::testing

@@ -1,0 +1,292 @@
+#include "supervisor/state_machine.h"
+
+#include <gtest/gtest.h>
+
+namespace gantry::supervisor {
+namespace {
+
+using namespace std::chrono_literals;
+
+ExitStatus code(int c) {
+    return {ExitStatus::Kind::Exited, c, 0};
+}
+ExitStatus killed(int sig) {
+    return {ExitStatus::Kind::Killed, 0, sig};
+}
+
+Machine in(State s) {
+    Machine m;
+    m.state = s;
+    return m;
+}
+
+Policy always() {
+    Policy p;
+    p.restart = RestartPolicy::Always;
+    p.backoff = {100ms, 1s, 10s};
+    p.start_limit = {0, 10s};
+    return p;
+}
+
+bool has(const Transition& t, ActionKind k) {
+    for (const auto& a : t.actions) {
+        if (a.kind == k) {
+            return true;
+        }
+    }
+    return false;
+}
+
+// Every (state, event) pair the machine reacts to, and where it goes.
+struct Row {
+    State from;
+    EventKind event;
+    Policy policy;
+    State to;
+    std::vector<ActionKind> actions;
+};
+
+TEST(StateMachine, TransitionTable) {
+    Policy simple;  // restart no
+    Policy notify;
+    notify.notify = true;
+    Policy health;
+    health.has_health = true;
+    Policy oneshot;
+    oneshot.type = ServiceType::Oneshot;
+    std::vector<Row> rows = {
+        {State::Waiting, EventKind::DepsReady, simple, State::Starting, {ActionKind::Spawn}},
+        {State::Waiting, EventKind::StopRequested, simple, State::Exited, {}},
+        {State::Waiting,
+         EventKind::StartRequested,
+         simple,
+         State::Waiting,
+         {ActionKind::CheckDeps}},
+        {State::Starting, EventKind::Spawned, simple, State::Running, {}},
+        {State::Starting, EventKind::Spawned, health, State::Running, {ActionKind::StartHealth}},
+        {State::Starting, EventKind::Spawned, notify, State::Starting, {}},
+        {State::Starting, EventKind::Ready, notify, State::Running, {}},
+        {State::Starting, EventKind::SpawnFailed, simple, State::Failed, {}},
+        {State::Starting, EventKind::Exited, simple, State::Exited, {}},  // code 0
+        {State::Starting,
+         EventKind::StopRequested,
+         simple,
+         State::Stopping,
+         {ActionKind::SendStop, ActionKind::ArmTimer}},
+        {State::Running, EventKind::HealthOk, health, State::Healthy, {}},
+        {State::Running, EventKind::HealthFail, health, State::Unhealthy, {}},
+        {State::Running, EventKind::Exited, simple, State::Exited, {}},
+        {State::Running, EventKind::Exited, health, State::Exited, {ActionKind::StopHealth}},
+        {State::Running,
+         EventKind::StopRequested,
+         health,
+         State::Stopping,
+         {ActionKind::StopHealth, ActionKind::SendStop, ActionKind::ArmTimer}},
+        {State::Healthy, EventKind::HealthFail, health, State::Unhealthy, {}},
+        {State::Healthy, EventKind::Exited, health, State::Exited, {ActionKind::StopHealth}},
+        {State::Healthy,
+         EventKind::StopRequested,
+         health,
+         State::Stopping,
+         {ActionKind::StopHealth, ActionKind::SendStop, ActionKind::ArmTimer}},
+        {State::Unhealthy, EventKind::HealthOk, health, State::Healthy, {}},
+        {State::Unhealthy, EventKind::Exited, health, State::Exited, {ActionKind::StopHealth}},
+        {State::Unhealthy,
+         EventKind::StopRequested,
+         health,
+         State::Stopping,
+         {ActionKind::StopHealth, ActionKind::SendStop, ActionKind::ArmTimer}},
+        {State::Stopping, EventKind::TimerFired, simple, State::Stopping, {ActionKind::SendKill}},
+        {State::Stopping, EventKind::Exited, simple, State::Exited, {ActionKind::CancelTimer}},
+        {State::Backoff, EventKind::TimerFired, simple, State::Starting, {ActionKind::Spawn}},
+        {State::Backoff,
+         EventKind::StopRequested,
+         simple,
+         State::Exited,
+         {ActionKind::CancelTimer}},
+        {State::Backoff,
+         EventKind::StartRequested,
+         simple,
+         State::Waiting,
+         {ActionKind::CancelTimer, ActionKind::CheckDeps}},
+        {State::Exited, EventKind::StartRequested, simple, State::Waiting, {ActionKind::CheckDeps}},
+        {State::Failed, EventKind::StartRequested, simple, State::Waiting, {ActionKind::CheckDeps}},
+        {State::Running, EventKind::Exited, oneshot, State::Exited, {}},
+        {State::Running, EventKind::Exited, always(), State::Backoff, {ActionKind::ArmTimer}},
+    };
+    for (const auto& r : rows) {
+        Transition t = step(in(r.from), r.policy, {r.event, code(0)}, 100s);
+        SCOPED_TRACE(fmt::format("{} + {}", to_string(r.from), to_string(r.event)));
+        EXPECT_TRUE(t.changed);
+        EXPECT_EQ(to_string(t.next.state), to_string(r.to));
+        std::vector<ActionKind> kinds;
+        for (const auto& a : t.actions) {
+            kinds.push_back(a.kind);
+        }
+        EXPECT_EQ(kinds, r.actions);
+    }
+}
+
+TEST(StateMachine, IgnoredEventsChangeNothing) {
+    Policy p;
+    struct {
+        State s;
+        EventKind e;
+    } ignored[] = {
+        {State::Waiting, EventKind::Exited},         {State::Waiting, EventKind::TimerFired},
+        {State::Running, EventKind::Ready},          {State::Running, EventKind::StartRequested},
+        {State::Stopping, EventKind::StopRequested}, {State::Stopping, EventKind::HealthOk},
+        {State::Exited, EventKind::StopRequested},   {State::Failed, EventKind::Exited},
+        {State::Backoff, EventKind::Ready},          {State::Healthy, EventKind::Spawned},
+    };
+    for (const auto& i : ignored) {
+        Transition t = step(in(i.s), p, {i.e}, 1s);
+        EXPECT_FALSE(t.changed) << to_string(i.s) << " + " << to_string(i.e);
+        EXPECT_EQ(t.next.state, i.s);
+        EXPECT_TRUE(t.actions.empty());
+    }
+}
+
+TEST(StateMachine, HealthyStaysHealthyWithoutChange) {
+    Policy p;
+    p.has_health = true;
+    Transition t = step(in(State::Healthy), p, {EventKind::HealthOk}, 1s);
+    EXPECT_EQ(t.next.state, State::Healthy);
+    EXPECT_FALSE(t.changed);
+}
+
+TEST(StateMachine, SecondStopTimerDoesNotKillTwice) {
+    Policy p;
+    Machine m = in(State::Stopping);
+    Transition t = step(m, p, {EventKind::TimerFired}, 1s);
+    ASSERT_TRUE(has(t, ActionKind::SendKill));
+    Transition t2 = step(t.next, p, {EventKind::TimerFired}, 2s);
+    EXPECT_FALSE(t2.changed);
+}
+
+TEST(StateMachine, RestartPolicies) {
+    Policy p;
+    p.start_limit = {0, 1s};
+    p.restart = RestartPolicy::No;
+    EXPECT_EQ(step(in(State::Running), p, {EventKind::Exited, code(1)}, 1s).next.state,
+              State::Failed);
+    EXPECT_EQ(step(in(State::Running), p, {EventKind::Exited, code(0)}, 1s).next.state,
+              State::Exited);
+    p.restart = RestartPolicy::OnFailure;
+    EXPECT_EQ(step(in(State::Running), p, {EventKind::Exited, code(0)}, 1s).next.state,
+              State::Exited);
+    EXPECT_EQ(step(in(State::Running), p, {EventKind::Exited, code(2)}, 1s).next.state,
+              State::Backoff);
+    EXPECT_EQ(step(in(State::Running), p, {EventKind::Exited, killed(9)}, 1s).next.state,
+              State::Backoff);
+    p.restart = RestartPolicy::Always;
+    EXPECT_EQ(step(in(State::Running), p, {EventKind::Exited, code(0)}, 1s).next.state,
+              State::Backoff);
+    p.restart = RestartPolicy::UnlessStopped;
+    EXPECT_EQ(step(in(State::Running), p, {EventKind::Exited, code(0)}, 1s).next.state,
+              State::Backoff);
+}
+
+TEST(StateMachine, OnFailureGivesUpAfterN) {
+    Policy p;
+    p.restart = RestartPolicy::OnFailure;
+    p.max_retries = 2;
+    p.start_limit = {0, 1s};
+    Machine m = in(State::Running);
+    Duration now = 0s;
+    for (int i = 0; i < 2; ++i) {
+        m = step(m, p, {EventKind::Exited, code(1)}, now += 1s).next;
+        ASSERT_EQ(m.state, State::Backoff);
+        m = step(m, p, {EventKind::TimerFired}, now += 1s).next;
+        m = step(m, p, {EventKind::Spawned}, now).next;
+    }
+    Transition t = step(m, p, {EventKind::Exited, code(1)}, now += 1s);
+    EXPECT_EQ(t.next.state, State::Failed);
+    EXPECT_NE(t.next.reason.find("gave up after 2 restarts"), std::string::npos) << t.next.reason;
+}
+
+// A fake clock walks a crash loop: delays double from initial to max, then reset after a
+// run of reset_after.
+TEST(Backoff, DoublesUpToMaxAndResetsAfterStableRun) {
+    Policy p = always();
+    Machine m = in(State::Waiting);
+    Duration now = 0s;
+    m = step(m, p, {EventKind::DepsReady}, now).next;
+    m = step(m, p, {EventKind::Spawned}, now).next;
+    std::vector<Duration> delays;
+    for (int i = 0; i < 6; ++i) {
+        Transition t = step(m, p, {EventKind::Exited, code(1)}, now += 10ms);
+        ASSERT_EQ(t.next.state, State::Backoff);
+        ASSERT_EQ(t.actions.size(), 1u);
+        delays.push_back(t.actions[0].delay);
+        m = t.next;
+        m = step(m, p, {EventKind::TimerFired}, now += t.actions[0].delay).next;
+        m = step(m, p, {EventKind::Spawned}, now).next;
+    }
+    std::vector<Duration> want = {100ms, 200ms, 400ms, 800ms, 1s, 1s};
+    EXPECT_EQ(delays, want);
+    EXPECT_EQ(m.restarts, 6);
+    // Up for reset_after: the next failure starts over at initial.
+    Transition t = step(m, p, {EventKind::Exited, code(1)}, now += 10s);
+    EXPECT_EQ(t.actions.at(0).delay, 100ms);
+}
+
+TEST(Backoff, NextDelayEdges) {
+    Policy p = always();
+    EXPECT_EQ(next_delay(p, 0s, 0s, 1ms), 100ms);
+    EXPECT_EQ(next_delay(p, 600ms, 0s, 1ms), 1s);
+    EXPECT_EQ(next_delay(p, 1s, 0s, 9s), 1s);
+    EXPECT_EQ(next_delay(p, 1s, 0s, 10s), 100ms);
+    p.backoff = {0s, 0s, 10s};  // minimum backoff: restart at once
+    EXPECT_EQ(next_delay(p, 0s, 0s, 1ms), 0s);
+}
+
+TEST(StartLimit, FailsWithClearReason) {
+    Policy p = always();
+    p.backoff = {0s, 0s, 10s};
+    p.start_limit = {3, 10s};
+    Machine m = in(State::Waiting);
+    Duration now = 0s;
+    m = step(m, p, {EventKind::DepsReady}, now).next;
+    for (int i = 0; i < 2; ++i) {
+        m = step(m, p, {EventKind::Spawned}, now).next;
+        m = step(m, p, {EventKind::Exited, code(1)}, now += 1s).next;
+        ASSERT_EQ(m.state, State::Backoff);
+        m = step(m, p, {EventKind::TimerFired}, now).next;
+    }
+    m = step(m, p, {EventKind::Spawned}, now).next;
+    Transition t = step(m, p, {EventKind::Exited, code(1)}, now += 1s);
+    EXPECT_EQ(t.next.state, State::Failed);
+    EXPECT_EQ(t.next.reason, "exited with code 1; start limit hit: 3 starts within 10s");
+    // Starts older than the interval do not count.
+    Machine old = m;
+    Transition later = step(old, p, {EventKind::Exited, code(1)}, now + 20s);
+    EXPECT_EQ(later.next.state, State::Backoff);
+}
+
+TEST(StateMachine, StartAfterFailureResetsCounters) {
+    Machine m = in(State::Failed);
+    m.restarts = 7;
+    m.delay = 5s;
+    m.starts = {1s, 2s};
+    Transition t = step(m, always(), {EventKind::StartRequested}, 3s);
+    EXPECT_EQ(t.next.restarts, 0);
+    EXPECT_EQ(t.next.delay, 0s);
+    EXPECT_TRUE(t.next.starts.empty());
+}
+
+TEST(StateMachine, OomReportedAsSuch) {
+    Policy p;
+    Transition t = step(in(State::Running), p, {EventKind::Exited, killed(9), true}, 1s);
+    EXPECT_EQ(t.next.state, State::Failed);
+    EXPECT_EQ(t.next.reason, "OOM-killed");
+}
+
+TEST(StateMachine, StoppedServiceDoesNotRestart) {
+    Transition t = step(in(State::Stopping), always(), {EventKind::Exited, killed(15)}, 1s);
+    EXPECT_EQ(t.next.state, State::Exited);
+    EXPECT_EQ(t.next.reason, "stopped (killed by SIGTERM)");
+}
+
+}  // namespace
+}  // namespace gantry::supervisor

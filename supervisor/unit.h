@@ -1,0 +1,73 @@
+// Internal to the supervisor: the per-service and per-job runtime records.
+#pragma once
+
+#include <list>
+
+#include "supervisor/supervisor.h"
+
+namespace gantry::supervisor {
+
+// A running main process and the source watching it; retired together because the
+// source borrows the pidfd.
+struct RunningProc {
+    Started started;
+    Source watch;
+};
+
+// A short-lived process inside a service: a healthcheck or `gantryctl exec`.
+struct Supervisor::Job {
+    Unit* unit = nullptr;
+    PidFd proc;
+    Source watch;
+    Fd out;
+    Source out_src;
+    Source timeout_src;
+    std::string output;
+    bool timed_out = false;
+    ExitStatus status;
+    std::function<void(Job&)> done;
+};
+
+struct Supervisor::Unit {
+    Unit(ServiceSpec s, std::string log_dir)
+        : spec(std::move(s)),
+          policy(Policy::from(spec)),
+          log(spec.name, std::move(log_dir), spec.logging) {}
+
+    ServiceSpec spec;
+    Policy policy;
+    Machine m;
+    std::shared_ptr<RunningProc> proc;
+    Source timer;  // the machine's one timer
+    bool timer_armed = false;
+
+    FdPair out_pipe;
+    FdPair err_pipe;
+    Source out_src;
+    Source err_src;
+
+    std::string notify_path;
+    Fd notify_fd;
+    Source notify_src;
+    std::string notify_status;
+    Duration last_watchdog{0};
+
+    ServiceLog log;
+    std::map<int, Supervisor::LineFn> log_subs;
+
+    // Healthchecks.
+    bool health_active = false;
+    uint64_t health_gen = 0;  // bumped per run, so a late result of an old run is dropped
+    Duration health_since{0};
+    int health_failures = 0;
+    std::string health_output;
+    Source health_timer;
+    Job* health_job = nullptr;
+
+    std::deque<ExitRecord> history;
+    uint64_t oom_base = 0;
+    uint64_t oom_kills = 0;
+    bool restart_after_stop = false;
+};
+
+}  // namespace gantry::supervisor
