@@ -2,11 +2,13 @@
 #include <fmt/format.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <string_view>
 
 #include "ctl/commands.h"
 #include "ctl/image_cmd.h"
 #include "ctl/kv_cmd.h"
+#include "ctl/service_cmds.h"
 #include "ctl/vm_cmd.h"
 
 namespace {
@@ -52,11 +54,26 @@ void usage(FILE* out) {
     for (const auto& g : kGroups) {
         fmt::print(out, "  {}\n", g.usage);
     }
+    for (int i = 0; i < gantry::ctl::kServiceCommandCount; ++i) {
+        const auto& c = gantry::ctl::kServiceCommands[i];
+        fmt::print(out, "  {:<33}{}\n", c.name, c.summary);
+    }
+    fmt::print(out,
+               "\nglobal options (before COMMAND):\n"
+               "  --socket PATH   the API socket (default /run/gantry/api.sock, or "
+               "$GANTRY_SOCKET)\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
+    // Global options come before the command; the service commands read $GANTRY_SOCKET.
+    while (argc >= 3 && std::string_view(argv[1]) == "--socket") {
+        ::setenv("GANTRY_SOCKET", argv[2], 1);
+        argv[2] = argv[0];
+        argc -= 2;
+        argv += 2;
+    }
     gantry::ctl::Args args(argv + 1, argv + argc);
     if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
         usage(args.empty() ? stderr : stdout);
@@ -65,6 +82,12 @@ int main(int argc, char** argv) {
     for (const auto& g : kGroups) {
         if (args[0] == g.name) {
             return g.run(argc - 1, argv + 1);
+        }
+    }
+    for (int i = 0; i < gantry::ctl::kServiceCommandCount; ++i) {
+        const auto& c = gantry::ctl::kServiceCommands[i];
+        if (args[0] == c.name) {
+            return c.fn(argc - 1, argv + 1);
         }
     }
     for (const auto& c : kCommands) {
