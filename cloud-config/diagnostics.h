@@ -5,10 +5,10 @@
 // so that a person fixes a file in one round instead of one error per boot.
 #pragma once
 
-#include <expected>
 #include <string>
 #include <vector>
 
+#include "base/expected.h"
 #include "cloud-config/model.h"
 
 namespace gantry::config {
@@ -27,7 +27,7 @@ struct Diagnostic {
 using Diagnostics = std::vector<Diagnostic>;
 
 // A fully valid Config, or every problem found in it.
-using Checked = std::expected<Config, Diagnostics>;
+using Checked = Expected<Config, Diagnostics>;
 
 // Sorts by position (line, then column, then text) so output reads top to bottom.
 void sort_diagnostics(Diagnostics& d);

@@ -158,7 +158,7 @@ Checked parse_config(std::string_view bytes, const std::string& file) {
                    fmt::format("byte 0x{:02x} is not valid UTF-8; save the file as UTF-8",
                                static_cast<unsigned char>(bytes[bad])));
         sort_diagnostics(d);
-        return std::unexpected(std::move(d));
+        return Unexpected(std::move(d));
     }
     try {
         std::string text(bytes);
@@ -205,7 +205,7 @@ Checked parse_config(std::string_view bytes, const std::string& file) {
     }
     if (!d.empty()) {
         sort_diagnostics(d);
-        return std::unexpected(std::move(d));
+        return Unexpected(std::move(d));
     }
     return c;
 }

@@ -22,14 +22,14 @@ Diagnostics whole_file_error(const std::string& file, std::string message) {
 // Parses a source's bytes; user-data that is not a cloud-config gets its own message.
 Checked check(const std::string& location, const Result<std::string>& bytes) {
     if (!bytes) {
-        return std::unexpected(whole_file_error(location, bytes.error().str()));
+        return Unexpected(whole_file_error(location, bytes.error().str()));
     }
     if (bytes->rfind("#!", 0) == 0) {
-        return std::unexpected(whole_file_error(
+        return Unexpected(whole_file_error(
             location, "this user-data is a script; Gantry reads only a #cloud-config YAML file"));
     }
     if (bytes->rfind("Content-Type:", 0) == 0 || bytes->rfind("MIME-Version:", 0) == 0) {
-        return std::unexpected(whole_file_error(
+        return Unexpected(whole_file_error(
             location, "multipart MIME user-data is not supported; give one #cloud-config file"));
     }
     return parse_config(*bytes, location);

@@ -1,5 +1,6 @@
 #include "ctl/kv_cmd.h"
 
+#include <charconv>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
@@ -69,7 +70,15 @@ int kv_cli_main(int argc, char** argv) {
         } else if (args[i] == "--prefix") {
             prefix = true;
         } else if (args[i] == "--lease" && i + 1 < args.size()) {
-            lease = std::stoll(args[++i]);
+            const std::string& v = args[++i];
+            auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), lease);
+            if (ec != std::errc() || end != v.data() + v.size()) {
+                std::fprintf(stderr,
+                             "gantryctl kv: --lease \"%s\" is not a lease ID (a decimal number, as "
+                             "`gantryctl kv lease grant` prints)\n",
+                             v.c_str());
+                return 2;
+            }
         } else {
             pos.push_back(args[i]);
         }
@@ -109,9 +118,19 @@ int kv_cli_main(int argc, char** argv) {
         auto st = c.stream(
             "/v3/watch", Json{{"create_request", create}}.dump(), [](const std::string& m) {
                 Json j = Json::parse(m, nullptr, false);
-                for (const auto& ev : j["result"].value("events", Json::array())) {
-                    std::cout << ev.value("type", "PUT") << " " << dec(ev["kv"], "key") << "="
-                              << dec(ev["kv"], "value") << std::endl;
+                if (!j.is_object()) {
+                    std::fprintf(stderr, "gantryctl kv: unreadable watch message: %s\n", m.c_str());
+                    return false;
+                }
+                if (j.contains("error")) {
+                    std::fprintf(stderr, "gantryctl kv: watch: %s\n", j["error"].dump().c_str());
+                    return false;
+                }
+                const Json result = j.value("result", Json::object());
+                for (const auto& ev : result.value("events", Json::array())) {
+                    const Json kv = ev.value("kv", Json::object());
+                    std::cout << ev.value("type", "PUT") << " " << dec(kv, "key") << "="
+                              << dec(kv, "value") << std::endl;
                 }
                 return !j.contains("error");
             });

@@ -451,13 +451,13 @@ void Store::compare_path(const TxnRequest& req, std::vector<bool>& path) const {
 
 ApiResult<TxnResponse> Store::txn(const TxnRequest& req) {
     if (auto r = check_txn(req, kMaxTxnOps); !r) {
-        return std::unexpected(r.error());
+        return Unexpected(r.error());
     }
     for (const auto* ops : {&req.success, &req.failure}) {
         std::set<std::string> puts;
         std::vector<Interval> dels;
         if (auto r = check_intervals(*ops, puts, dels); !r) {
-            return std::unexpected(r.error());
+            return Unexpected(r.error());
         }
     }
     std::vector<bool> path;
@@ -466,7 +466,7 @@ ApiResult<TxnResponse> Store::txn(const TxnRequest& req) {
     size_t pos = 0;
     TxnResponse resp;
     if (auto r = apply_txn(req, path, pos, w, resp); !r) {
-        return std::unexpected(r.error());
+        return Unexpected(r.error());
     }
     w.finish();
     resp.header.revision = revision_;
@@ -483,7 +483,7 @@ ApiResult<void> Store::apply_txn(const TxnRequest& t, const std::vector<bool>& p
             case RequestOp::Kind::kRange: {
                 auto rr = range_at(op.range, w.read_rev());
                 if (!rr) {
-                    return std::unexpected(rr.error());
+                    return Unexpected(rr.error());
                 }
                 r.range = std::move(*rr);
                 break;
@@ -550,7 +550,7 @@ ApiResult<PutResponse> Store::put(const PutRequest& req) {
     t.success.push_back(std::move(op));
     auto r = txn(t);
     if (!r) {
-        return std::unexpected(r.error());
+        return Unexpected(r.error());
     }
     PutResponse resp = std::move(r->responses[0].put);
     resp.header.revision = r->header.revision;
@@ -565,7 +565,7 @@ ApiResult<DeleteRangeResponse> Store::delete_range(const DeleteRangeRequest& req
     t.success.push_back(std::move(op));
     auto r = txn(t);
     if (!r) {
-        return std::unexpected(r.error());
+        return Unexpected(r.error());
     }
     DeleteRangeResponse resp = std::move(r->responses[0].delete_range);
     resp.header.revision = r->header.revision;

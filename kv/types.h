@@ -5,11 +5,12 @@
 #pragma once
 
 #include <cstdint>
-#include <expected>
 #include <memory>
 #include <optional>
 #include <string>
 #include <vector>
+
+#include "base/expected.h"
 
 namespace gantry::kv {
 
@@ -33,7 +34,7 @@ struct ApiError {
 };
 
 template <typename T>
-using ApiResult = std::expected<T, ApiError>;
+using ApiResult = Expected<T, ApiError>;
 
 inline std::unexpected<ApiError> api_error(Code code, std::string message) {
     return std::unexpected<ApiError>(ApiError{code, std::move(message)});
