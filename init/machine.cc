@@ -1,5 +1,6 @@
 #include "init/machine.h"
 
+#include <fmt/format.h>
 #include <signal.h>
 #include <sys/mount.h>
 #include <sys/reboot.h>
@@ -125,7 +126,20 @@ int reap_orphans(const std::function<bool(pid_t)>& tracked, const std::string& c
     }
 }
 
+namespace {
+FinishReporter g_reporter;
+}  // namespace
+
+void set_finish_reporter(FinishReporter fn) {
+    g_reporter = std::move(fn);
+}
+
 void finish(FinalAction action, const std::vector<MountStep>& plan) {
+    auto report = [](std::string_view event, const std::string& fields) {
+        if (g_reporter) {
+            g_reporter(event, fields);
+        }
+    };
     // 1. Whatever the supervisor did not stop (stragglers, orphans): TERM, a moment, KILL.
     ::kill(-1, SIGTERM);
     for (int i = 0; i < 20; ++i) {
@@ -139,14 +153,38 @@ void finish(FinalAction action, const std::vector<MountStep>& plan) {
     ::kill(-1, SIGKILL);
     while (::waitpid(-1, nullptr, WNOHANG) > 0) {
     }
+    report(action == FinalAction::Poweroff ? "poweroff" : "reboot", "");
     // 2. Data to disk before anything is unmounted.
     ::sync();
     // 3. Unmount in reverse; lazily, because a busy mount must not stop the power-off.
+    // Mounts made later (service roots, data disks) are in /proc/self/mounts, not the plan:
+    // those go first, deepest first.
+    int unmounted = 0, failed = 0;
+    if (auto text = read_file("/proc/self/mounts")) {
+        std::vector<std::string> extra;
+        for (const auto& line : split(*text, '\n')) {
+            auto f = split(line, ' ');
+            if (f.size() < 2 || f[1] == "/") {
+                continue;
+            }
+            bool planned = false;
+            for (const auto& m : plan) {
+                planned = planned || m.target == f[1] || f[1].starts_with(m.target + "/");
+            }
+            if (!planned) {
+                extra.push_back(f[1]);
+            }
+        }
+        for (auto it = extra.rbegin(); it != extra.rend(); ++it) {
+            (::umount2(it->c_str(), MNT_DETACH) == 0 ? unmounted : failed)++;
+        }
+    }
     for (auto it = plan.rbegin(); it != plan.rend(); ++it) {
-        ::umount2(it->target.c_str(), MNT_DETACH);
+        (::umount2(it->target.c_str(), MNT_DETACH) == 0 ? unmounted : failed)++;
     }
     ::mount(nullptr, "/", nullptr, MS_REMOUNT | MS_RDONLY, nullptr);
     ::sync();
+    report("unmounted", fmt::format("\"unmounted\":{},\"failed\":{}", unmounted, failed));
     log::info(action == FinalAction::Poweroff ? "powering off" : "rebooting");
     ::reboot(action == FinalAction::Poweroff ? RB_POWER_OFF : RB_AUTOBOOT);
     // reboot(2) only returns on error; PID 1 must not exit (the kernel would panic).

@@ -6,6 +6,7 @@
 
 #include <functional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/error.h"
@@ -36,6 +37,11 @@ std::string plan_subtree_control(std::string_view controllers_file);
 Status enable_controllers(const std::string& cgroup_root);
 
 enum class FinalAction { Poweroff, Reboot };
+
+// finish() reports its milestones here ("poweroff"/"reboot" once the services are down,
+// "unmounted"), `fields` being "" or `"k":v,...`. PID 1 sends them on its event port.
+using FinishReporter = std::function<void(std::string_view event, const std::string& fields)>;
+void set_finish_reporter(FinishReporter fn);
 
 // Last steps of PID 1: SIGTERM then SIGKILL to every process left, sync, unmount the plan in
 // reverse (lazily), reboot(2). Never returns.

@@ -19,6 +19,7 @@
 #include "base/event_loop.h"
 #include "base/log.h"
 #include "init/machine.h"
+#include "init/pid1.h"
 #include "supervisor/api_server.h"
 #include "supervisor/load_services.h"
 #include "supervisor/supervisor.h"
@@ -115,6 +116,7 @@ struct Outcome {
 };
 
 Result<Outcome> run(const Flags& f, bool pid1) {
+    std::unique_ptr<Pid1> machine = pid1 ? Pid1::boot() : nullptr;  // mounts, modules, events
     std::vector<MountStep> mounts;
     if (pid1) {
         // 1. Early mounts, 2. cgroup controllers, 3. ctrl-alt-del as SIGINT, not an instant reboot.
@@ -136,6 +138,7 @@ Result<Outcome> run(const Flags& f, bool pid1) {
     sv::Supervisor sup(loop, driver, {f.state_dir + "/run", f.log_dir});
 
     auto specs = sv::load_services(f.config);
+    if (machine) machine->config_loaded(f.config, specs ? specs->size() : 0, specs ? "" : specs.error().str());
     if (!specs) {
         if (!pid1) {
             return fail(std::move(specs).error());
@@ -194,6 +197,7 @@ Result<Outcome> run(const Flags& f, bool pid1) {
 
     log::info("gantry-init up",
               {{"mode", pid1 ? "pid1" : "host"}, {"socket", f.socket}, {"config", f.config}});
+    if (machine) GANTRY_TRY(machine->attach(loop, sup, f.socket, begin_shutdown));
     sup.start_all();
     GANTRY_TRY(loop.run());
     log::info("all services stopped");

@@ -1,5 +1,6 @@
 // gantry-build os --out DIR --init PATH [--bin PATH ...] [--debug] [--kernel-deb FILE]
 //                 [--cache-dir DIR] [--module NAME ...] [--no-strip] [--level N]
+//                 [--image [REPO=]LAYOUT_DIR_OR_TAR ...]   preloaded into the image store
 #include "rootfs-build/os_cmd.h"
 
 #include <fmt/format.h>
@@ -15,6 +16,7 @@
 #include "base/units.h"
 #include "rootfs-build/os_image.h"
 #include "rootfs-build/os_kernel.h"
+#include "rootfs-build/os_store.h"
 
 namespace {
 
@@ -25,6 +27,7 @@ constexpr const char* kUsage =
     "usage: gantry-build os --out DIR --init PATH [--bin PATH ...] [--debug]\n"
     "                       [--kernel-deb FILE] [--cache-dir DIR] [--module NAME ...]\n"
     "                       [--busybox PATH] [--no-strip] [--level N]\n"
+    "                       [--image [REPO=]LAYOUT_DIR_OR_TAR ...]\n"
     "Builds OUT/vmlinuz and OUT/initramfs.cpio.zst from Debian's cloud kernel package and\n"
     "Gantry's binaries. The same inputs and SOURCE_DATE_EPOCH give the same bytes.\n";
 
@@ -34,6 +37,7 @@ struct Flags {
     std::string cache_dir = default_cache_dir();
     bool debug = false;
     std::string busybox = "/bin/busybox";
+    std::vector<PreloadImage> images;
     int level = 19;
     ImageInputs in;
 };
@@ -60,6 +64,8 @@ Result<Flags> parse_flags(int argc, char** argv) {
             f.kernel_deb = GANTRY_TRY(value());
         } else if (a == "--cache-dir") {
             f.cache_dir = GANTRY_TRY(value());
+        } else if (a == "--image") {
+            f.images.push_back(parse_preload(GANTRY_TRY(value())));
         } else if (a == "--module") {
             f.in.wanted_modules.push_back(GANTRY_TRY(value()));
         } else if (a == "--busybox") {
@@ -120,6 +126,10 @@ Status run(int argc, char** argv) {
     f.in.kernel_release = kernel.release;
     f.in.modules = &tree;
     auto plan = GANTRY_TRY(plan_image(f.in));
+    auto stored = GANTRY_TRY(add_image_store(plan.archive, f.images, source_date_epoch()));
+    for (const auto& name : stored) {
+        fmt::print("image      {}\n", name);
+    }
     auto out = GANTRY_TRY(write_image(plan, f.out, kernel.vmlinuz, source_date_epoch(), f.level));
     fmt::print("kernel     {} ({} modules)\n", kernel.release, out.modules);
     fmt::print("vmlinuz    {}  {}\n", out.vmlinuz_path, format_size(out.vmlinuz_bytes));

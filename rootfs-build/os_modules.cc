@@ -28,10 +28,11 @@ const std::vector<std::string>& default_modules() {
 
 const std::vector<std::string>& early_modules() {
     // button + evdev: the ACPI power button as /dev/input/eventN, so PID 1 can shut down
-    // cleanly when a cloud (or QMP system_powerdown) asks it to.
+    // cleanly when a cloud (or QMP system_powerdown) asks it to. overlay: every container
+    // root is an overlay mount, so services from images cannot start without it.
     static const std::vector<std::string> kEarly = {"virtio_pci",     "virtio_blk", "virtio_net",
                                                     "virtio_console", "virtio_rng", "qemu_fw_cfg",
-                                                    "button",         "evdev"};
+                                                    "button",         "evdev",      "overlay"};
     return kEarly;
 }
 

@@ -3,8 +3,11 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "base/fd.h"
 #include "base/strings.h"
@@ -74,7 +77,26 @@ bool field_matches(const Event& e, const std::string& kv) {
     return (v.is_string() ? v.get<std::string>() : v.dump()) == kv.substr(eq + 1);
 }
 
-const std::vector<std::string> kVerbs = {"console", "no_console", "event", "power_button", "exit"};
+const std::vector<std::string> kVerbs = {"console",      "no_console", "event", "order",
+                                         "power_button", "ctl",        "exit"};
+
+// "NAME k=v k=v": an event spec as `order` takes it, one quoted argument each.
+bool spec_matches(const Event& e, const std::string& spec) {
+    auto words = split(spec, ' ');
+    if (words.empty() || e.name != words[0]) {
+        return false;
+    }
+    return std::all_of(words.begin() + 1, words.end(),
+                       [&](const std::string& kv) { return kv.empty() || field_matches(e, kv); });
+}
+
+std::string shell_quote(const std::string& s) {
+    std::string out = "'";
+    for (char ch : s) {
+        out += ch == '\'' ? std::string("'\\''") : std::string(1, ch);
+    }
+    return out + "'";
+}
 
 }  // namespace
 
@@ -196,17 +218,73 @@ Status run_step(Vm& vm, const Step& s, Duration timeout) {
     if (s.verb == "console") {
         GANTRY_TRY(vm.wait_console(s.args[0], timeout));
     } else if (s.verb == "event") {
+        // The first event of that name whose fields all match: a case can wait for
+        // "service service=web to=running" among many service events.
+        std::string spec = join(s.args, " ");
         auto deadline = std::chrono::steady_clock::now() + timeout;
         for (;;) {
-            auto left =
-                std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
-            auto e = GANTRY_TRY(vm.wait_event(s.args[0], std::max(left, Duration{0})));
-            bool all = std::all_of(s.args.begin() + 1, s.args.end(),
-                                   [&](const std::string& kv) { return field_matches(e, kv); });
-            if (all) {
-                break;
+            for (const auto& e : vm.events()) {
+                if (spec_matches(e, spec)) {
+                    return ok();
+                }
             }
-            return fail(Error::msg("event {} does not match: {}", s.args[0], e.json));
+            vm.poll_exit();
+            if (!vm.running() || std::chrono::steady_clock::now() >= deadline) {
+                std::string seen;
+                for (const auto& e : vm.events()) {
+                    if (e.name == s.args[0]) {
+                        seen = e.json;
+                    }
+                }
+                return fail(Error::msg("{} waiting for event \"{}\"{}",
+                                       vm.running() ? "timed out" : "QEMU exited", spec,
+                                       seen.empty() ? "" : "; last of that name: " + seen));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+    } else if (s.verb == "order") {
+        // Each spec's first matching event exists, and they came in this order.
+        auto events = vm.events();
+        long last = -1;
+        for (const auto& spec : s.args) {
+            auto it = std::find_if(events.begin(), events.end(),
+                                   [&](const Event& e) { return spec_matches(e, spec); });
+            if (it == events.end()) {
+                return fail(Error::msg("order: no event \"{}\"", spec));
+            }
+            long at = it - events.begin();
+            if (at < last) {
+                return fail(Error::msg("order: \"{}\" came too early", spec));
+            }
+            last = at;
+        }
+    } else if (s.verb == "ctl") {
+        // gantryctl on the host, through the VM's gantry.ctl port: ctl ARGS... [expect=TEXT]
+        const char* bin = std::getenv("GANTRY_CTL");
+        std::string cmd = fmt::format(
+            "timeout {} {} --socket {}", std::max<long>(1, timeout.count() / 1000),
+            shell_quote(bin != nullptr ? bin : "gantryctl"), shell_quote(vm.ctl_socket()));
+        std::string expect;
+        for (const auto& a : s.args) {
+            if (a.starts_with("expect=")) {
+                expect = a.substr(7);
+            } else {
+                cmd += " " + shell_quote(a);
+            }
+        }
+        FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+        if (p == nullptr) {
+            return fail(Error::sys("popen {}", cmd));
+        }
+        std::string out;
+        char buf[4096];
+        while (size_t n = std::fread(buf, 1, sizeof buf, p)) {
+            out.append(buf, n);
+        }
+        int rc = ::pclose(p);
+        if (rc != 0 || out.find(expect) == std::string::npos) {
+            return fail(Error::msg("`{}` exited {} {}: {}", cmd, rc,
+                                   expect.empty() ? "" : "(expected \"" + expect + "\")", out));
         }
     } else if (s.verb == "power_button") {
         GANTRY_TRY(vm.power_button());

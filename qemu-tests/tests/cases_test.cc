@@ -1,6 +1,8 @@
 // One GoogleTest case per folder in qemu-tests/cases/: boots it and runs its checks.
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+
 #include "qemu-tests/harness/qcase.h"
 
 namespace gantry::qemu {
@@ -11,6 +13,9 @@ class QemuCase : public testing::TestWithParam<std::string> {};
 TEST_P(QemuCase, Passes) {
     auto c = load_case(std::string(GANTRY_QEMU_CASES_DIR) + "/" + GetParam());
     ASSERT_TRUE(c) << c.error().str();
+#ifdef GANTRY_CTL_BIN
+    ::setenv("GANTRY_CTL", GANTRY_CTL_BIN, 0);  // the `ctl` check runs this build's gantryctl
+#endif
     RunOptions opts{.image_root = GANTRY_OS_DIR, .work_root = GANTRY_QEMU_RUNS_DIR};
     if (auto why = skip_reason(*c, opts)) {
         GTEST_SKIP() << *why;

@@ -1,0 +1,218 @@
+#include "init/pid1.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <fmt/format.h>
+#include <linux/input.h>
+#include <signal.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/reboot.h>
+#include <unistd.h>
+
+#include "base/fd.h"
+#include "base/log.h"
+#include "base/strings.h"
+#include "init/pid1_modules.h"
+#include "supervisor/supervisor.h"
+
+namespace gantry::init {
+
+namespace sv = gantry::supervisor;
+
+namespace {
+
+// PID 1's stderr is /dev/console (the kernel opened it): what an operator must see without
+// the event channel goes there too, not only to kmsg.
+void console(std::string_view line) {
+    (void)write_all(2, fmt::format("gantry-init: {}\n", line));
+}
+
+std::string module_fields(const ModuleResult& r) {
+    return fmt::format("\"loaded\":{},\"failed\":{}", r.loaded, r.failed.size());
+}
+
+void report_module_failures(const ModuleResult& r) {
+    for (const auto& f : r.failed) {
+        console("module-failed " + f);
+    }
+}
+
+}  // namespace
+
+pid_t spawn_helper(const char* name, std::function<void()> fn) {
+    pid_t pid = ::fork();
+    if (pid != 0) {
+        if (pid < 0) {
+            log::warn("fork helper failed", {{"helper", name}, {"errno", errno}});
+        }
+        return pid;
+    }
+    // The child: PID 1 blocks the signals its signalfds read; a helper wants them plain.
+    sigset_t all;
+    sigfillset(&all);
+    ::sigprocmask(SIG_UNBLOCK, &all, nullptr);
+    for (int s = 1; s < NSIG; ++s) {
+        ::signal(s, SIG_DFL);
+    }
+    ::prctl(PR_SET_NAME, name);
+    fn();
+    ::_exit(0);
+}
+
+std::unique_ptr<Pid1> Pid1::boot() {
+    double t_pid1 = boottime();
+    std::unique_ptr<Pid1> m(new Pid1());
+    // 1. Early mounts: /proc, /sys, /dev, /dev/pts, /dev/shm, /run, /tmp, cgroup2.
+    m->mounts_ = plan_mounts("");
+    for (const auto& e : apply_mounts(m->mounts_)) {
+        console("early mount failed: " + e.str());
+    }
+    // 2. Every controller for the services' cgroups (memory, pids, cpu, io ...).
+    if (auto st = enable_controllers("/sys/fs/cgroup"); !st) {
+        console("cgroup controllers not enabled: " + st.error().str());
+    }
+    // 3. Ctrl-Alt-Del becomes SIGINT (a clean reboot), not an instant one.
+    ::reboot(RB_DISABLE_CAD);
+    // 4. The early modules: fw_cfg (config), virtio_console (events, ctl), the button.
+    auto early = load_module_file("/etc/gantry/modules");
+    report_module_failures(early);
+    // 5. The event port exists once virtio_console has probed; PID 1's start is sent now
+    // with its own time.
+    m->events_.open(2000);
+    m->events_.emit("pid1", "", t_pid1);
+    m->events_.emit("modules", module_fields(early));
+    const EventChannel* ev = &m->events_;
+    set_finish_reporter(
+        [ev](std::string_view event, const std::string& fields) { ev->emit(event, fields); });
+    return m;
+}
+
+Pid1::~Pid1() {
+    if (sup_ != nullptr && sub_ != 0) {
+        sup_->unsubscribe(sub_);
+    }
+}
+
+void Pid1::config_loaded(const std::string& source, size_t services, const std::string& error) {
+    if (error.empty()) {
+        events_.emit("config", fmt::format("\"ok\":true,\"source\":{},\"services\":{}",
+                                           json_str(source), services));
+        return;
+    }
+    // A refused config leaves the machine up with its API (no services), so it can be
+    // inspected and given a new one; the errors go where an operator looks first.
+    for (const auto& line : split(error, '\n')) {
+        if (!trim(line).empty()) {
+            console("config error: " + std::string(line));
+        }
+    }
+    events_.emit("config", fmt::format("\"ok\":false,\"source\":{},\"error\":{}", json_str(source),
+                                       json_str(error)));
+    events_.emit("failed", "\"reason\":" + json_str("config: " + error));
+    failed_ = true;
+}
+
+Status Pid1::attach(EventLoop& loop, sv::Supervisor& sup, const std::string& api_socket,
+                    std::function<void(FinalAction)> shutdown) {
+    loop_ = &loop;
+    sup_ = &sup;
+    shutdown_ = std::move(shutdown);
+    // Late modules load in a helper while services start: only containers that need
+    // bridge/nf_tables wait for them, readiness does not.
+    const EventChannel* ev = &events_;
+    spawn_helper("gantry-modules", [ev] {
+        auto late = load_module_file("/etc/gantry/modules.late");
+        report_module_failures(late);
+        ev->emit("modules-late", module_fields(late));
+    });
+    spawn_helper("gantry-ctl-port", [api_socket] { run_ctl_bridge(api_socket); });
+    watch_power_button();
+    sub_ = sup.subscribe_events([this](const sv::ServiceEvent& e) {
+        events_.emit("service", fmt::format("\"service\":{},\"from\":{},\"to\":{},\"detail\":{}",
+                                            json_str(e.service), json_str(e.from), json_str(e.to),
+                                            json_str(e.detail)));
+        check_ready();
+    });
+    // After start_all(): with no services at all, nothing changes state to trigger a check.
+    sources_.push_back(GANTRY_TRY(loop.defer([this] { check_ready(); })));
+    return ok();
+}
+
+void Pid1::check_ready() {
+    if (ready_ || sup_ == nullptr || sup_->shutting_down()) {
+        return;
+    }
+    bool all_started = true, all_ready = true;
+    auto names = sup_->names();
+    for (const auto& name : names) {
+        auto st = sup_->status(name);
+        if (!st || st->spec == nullptr) {
+            continue;
+        }
+        if (st->state == sv::State::Failed && !failed_) {
+            failed_ = true;
+            events_.emit(
+                "failed",
+                "\"reason\":" + json_str(fmt::format("service {} failed: {}", name, st->reason)) +
+                    ",\"service\":" + json_str(name));
+        }
+        bool up;
+        if (st->spec->type == sv::ServiceType::Oneshot) {
+            up = st->state == sv::State::Exited;
+        } else if (st->spec->healthcheck) {
+            up = st->state == sv::State::Healthy;
+        } else {
+            up = st->state == sv::State::Running || st->state == sv::State::Healthy;
+        }
+        all_ready = all_ready && up;
+        all_started = all_started && st->state != sv::State::Waiting;
+    }
+    if (all_started && !started_) {
+        started_ = true;
+        events_.emit("services-started", fmt::format("\"services\":{}", names.size()));
+    }
+    if (all_ready) {
+        ready_ = true;
+        events_.emit("ready", fmt::format("\"services\":{}", names.size()));
+        log::info("machine ready", {{"services", names.size()}});
+    }
+}
+
+// The ACPI power button (what a cloud's "stop" sends) is an input device named "Power
+// Button" (drivers/acpi/button.c, needs `button` + `evdev`): KEY_POWER down = poweroff.
+void Pid1::watch_power_button() {
+    DIR* d = ::opendir("/sys/class/input");
+    if (d == nullptr) {
+        return;
+    }
+    while (dirent* e = ::readdir(d)) {
+        std::string n = e->d_name;
+        auto name = read_file("/sys/class/input/" + n + "/device/name");
+        if (!n.starts_with("event") || !name || !trim(*name).starts_with("Power Button")) {
+            continue;
+        }
+        auto fd = Fd::open("/dev/input/" + n, O_RDONLY | O_NONBLOCK);
+        if (!fd) {
+            console("power button: " + fd.error().str());
+            continue;
+        }
+        int raw = fd->get();
+        auto src = loop_->on_io(raw, EPOLLIN, [this, raw](uint32_t) {
+            input_event ev{};
+            while (::read(raw, &ev, sizeof ev) == static_cast<ssize_t>(sizeof ev)) {
+                if (ev.type == EV_KEY && ev.code == KEY_POWER && ev.value == 1) {
+                    events_.emit("power-button");
+                    shutdown_(FinalAction::Poweroff);
+                }
+            }
+        });
+        if (src) {
+            sources_.push_back(std::move(*src));
+            fds_.push_back(std::move(*fd));
+        }
+    }
+    ::closedir(d);
+}
+
+}  // namespace gantry::init

@@ -1,0 +1,70 @@
+// The PID-1-only parts of gantry-init around the supervisor (docs/os-image.md):
+//   boot()         mounts, cgroup controllers, early modules, the event port, "pid1"
+//   config_loaded  "config" (and "failed" + the errors on the console when refused)
+//   attach()       ACPI power button, gantry.ctl bridge, late modules, readiness watch
+// main.cc calls these three; everything else lives here so the PID 1 path stays a few
+// lines in main. Host mode (--host-mode) uses none of it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "base/event_loop.h"
+#include "base/fd.h"
+#include "init/machine.h"
+#include "init/pid1_events.h"
+
+namespace gantry::supervisor {
+class Supervisor;
+}
+
+namespace gantry::init {
+
+class Pid1 {
+  public:
+    // Steps 1-5 of early boot; never fails (what is missing is logged and reported).
+    static std::unique_ptr<Pid1> boot();
+    ~Pid1();
+
+    const std::vector<MountStep>& mounts() const { return mounts_; }
+    const EventChannel& events() const { return events_; }
+
+    // `error` empty: the config was read from `source` and has `services` services.
+    void config_loaded(const std::string& source, size_t services, const std::string& error);
+
+    // Hooks PID 1 into the running loop. Call before start_all(): the readiness watch
+    // must see the first state changes. `shutdown` starts a clean poweroff or reboot.
+    Status attach(EventLoop& loop, supervisor::Supervisor& sup, const std::string& api_socket,
+                  std::function<void(FinalAction)> shutdown);
+
+  private:
+    Pid1() = default;
+    void check_ready();
+    void watch_power_button();
+
+    std::vector<MountStep> mounts_;
+    EventChannel events_;
+    EventLoop* loop_ = nullptr;
+    supervisor::Supervisor* sup_ = nullptr;
+    std::function<void(FinalAction)> shutdown_;
+    std::vector<Fd> fds_;
+    std::vector<Source> sources_;
+    int sub_ = 0;
+    bool started_ = false;
+    bool ready_ = false;
+    bool failed_ = false;
+};
+
+// Forks a helper process of PID 1 that runs `fn` and exits. Helpers do blocking work
+// (module loading, the ctl byte pump) off the event loop; they get default signal
+// dispositions, and PID 1's orphan reaper collects them. Returns the pid, or -1.
+pid_t spawn_helper(const char* name, std::function<void()> fn);
+
+// The gantry.ctl port <-> the API socket, one host client at a time. Runs forever.
+void run_ctl_bridge(const std::string& api_socket);
+
+}  // namespace gantry::init

@@ -1,0 +1,87 @@
+// The gantry.ctl virtio-serial port as a byte pipe to the API socket, so the host's
+// `gantryctl --socket <vm dir>/ctl.sock` talks to this machine's API. It runs in a helper
+// process with blocking I/O: simpler than juggling a port that reports POLLHUP for as
+// long as no host client is connected, and a stuck client cannot stall PID 1's loop.
+#include <fcntl.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cstring>
+
+#include "base/fd.h"
+#include "init/pid1.h"
+#include "init/pid1_events.h"
+
+namespace gantry::init {
+namespace {
+
+Fd connect_api(const std::string& path) {
+    for (int attempt = 0; attempt < 50; ++attempt) {
+        int s = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        sockaddr_un addr{};
+        addr.sun_family = AF_UNIX;
+        std::strncpy(addr.sun_path, path.c_str(), sizeof(addr.sun_path) - 1);
+        if (::connect(s, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+            return Fd(s);
+        }
+        ::close(s);
+        ::usleep(100 * 1000);  // the API may not listen yet this early in boot
+    }
+    return Fd();
+}
+
+}  // namespace
+
+void run_ctl_bridge(const std::string& api_socket) {
+    Fd port;
+    while (!port.valid()) {
+        std::string path = find_virtio_port("gantry.ctl");
+        if (!path.empty()) {
+            if (auto fd = Fd::open(path, O_RDWR | O_NOCTTY)) {
+                port = std::move(*fd);
+                break;
+            }
+        }
+        ::sleep(1);  // a VM without the port (real hardware): stay idle, cheaply
+    }
+    Fd api;
+    char buf[16384];
+    for (;;) {
+        pollfd p[2] = {{port.get(), POLLIN, 0}, {api.get(), POLLIN, 0}};
+        if (::poll(p, api.valid() ? 2 : 1, -1) < 0) {
+            continue;
+        }
+        if ((p[0].revents & POLLIN) != 0) {
+            ssize_t n = ::read(port.get(), buf, sizeof buf);
+            if (n > 0) {
+                if (!api.valid()) {
+                    api = connect_api(api_socket);
+                }
+                if (api.valid() && !write_all(api.get(), std::string_view(buf, n))) {
+                    api.reset();
+                }
+                continue;
+            }
+        }
+        if ((p[0].revents & (POLLHUP | POLLERR)) != 0) {
+            // The host client left (or none is connected): its API session ends with it,
+            // and the next client starts a fresh one. The port keeps reporting HUP until a
+            // client connects, hence the nap instead of a busy loop.
+            api.reset();
+            ::usleep(100 * 1000);
+            continue;
+        }
+        if (api.valid() && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+            ssize_t n = ::read(api.get(), buf, sizeof buf);
+            if (n <= 0) {
+                api.reset();  // the server ended this session; new bytes reconnect
+            } else {
+                (void)write_all(port.get(), std::string_view(buf, n));
+            }
+        }
+    }
+}
+
+}  // namespace gantry::init
