@@ -3,9 +3,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "base/fd.h"
 
@@ -45,6 +48,41 @@ bool resources_request_limits(const nlohmann::json& resources) {
 
 // ---- Security ----
 
+namespace {
+
+std::atomic<uint64_t> g_seccomp_compilations{0};
+
+#if GANTRY_RUNTIME_SEC
+// Compiling the default profile with libseccomp costs milliseconds; a supervisor starts many
+// containers with the same few profiles, and exec (health checks) reuses its container's.
+// So programs are cached per process, keyed by the profile's canonical JSON text (the map
+// hashes it; the full key compare rules out collisions). Bounded: a process that sees more
+// distinct profiles than this is unusual, and dropping the cache only costs a recompile.
+Result<std::shared_ptr<const SeccompProgram>> cached_seccomp(const nlohmann::json& seccomp) {
+    constexpr size_t kMaxEntries = 32;
+    static std::mutex mu;
+    static std::unordered_map<std::string, std::shared_ptr<const SeccompProgram>> cache;
+    std::string key = seccomp.dump();
+    std::lock_guard lock(mu);
+    if (auto it = cache.find(key); it != cache.end()) {
+        return it->second;
+    }
+    auto prog = GANTRY_TRY(compile_seccomp(seccomp, "linux.seccomp"));
+    g_seccomp_compilations.fetch_add(1, std::memory_order_relaxed);
+    if (cache.size() >= kMaxEntries) {
+        cache.clear();
+    }
+    cache.emplace(std::move(key), prog);
+    return prog;
+}
+#endif
+
+}  // namespace
+
+uint64_t seccomp_compilations() {
+    return g_seccomp_compilations.load(std::memory_order_relaxed);
+}
+
 struct Security::Impl {
 #if GANTRY_RUNTIME_SEC
     bool has_caps = false;
@@ -67,7 +105,7 @@ Result<Security> Security::prepare(const nlohmann::json& capabilities,
         s.impl_->has_caps = true;
     }
     if (!seccomp.is_null()) {
-        s.impl_->seccomp = GANTRY_TRY(compile_seccomp(seccomp, "linux.seccomp"));
+        s.impl_->seccomp = GANTRY_TRY(cached_seccomp(seccomp));
     }
 #else
     if (!capabilities.is_null()) {
@@ -197,6 +235,19 @@ Status cgroup_add_pid(const std::string& path, pid_t pid) {
     Fd fd = GANTRY_TRY(Fd::open(path + "/cgroup.procs", O_WRONLY));
     GANTRY_TRY_CTX(write_all(fd.get(), std::to_string(pid)), "join cgroup {}", path);
     return ok();
+}
+
+Result<std::string> cgroup_support_report(const std::string& cgroup_root) {
+#if GANTRY_RUNTIME_SEC
+    Fd fd = GANTRY_TRY(Fd::open("/proc/self/mountinfo", O_RDONLY));
+    std::string mountinfo = GANTRY_TRY_CTX(read_all(fd.get()), "read /proc/self/mountinfo");
+    return host_cgroup_support_report(mountinfo, cgroup_root);
+#else
+    (void)cgroup_root;
+    return fail(
+        Error::msg("not built: this gantry-oci has no cgroup support (the security part, "
+                   "runtime/sec.cmake, was not in the build)"));
+#endif
 }
 
 Status cgroup_kill_and_remove(const std::string& path) {

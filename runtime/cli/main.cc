@@ -23,6 +23,7 @@ constexpr const char* kUsage =
     "  exec [--process FILE] [--env K=V] [--cwd DIR] ID [CMD ARGS...]\n"
     "  list                                         list containers\n"
     "  spec [--bundle DIR]                          write a default config.json\n"
+    "  cgroup-report [--cgroup-root DIR]            which resource limits this host enforces\n"
     "\n"
     "  --root DIR   state directory (default /run/gantry-oci)\n";
 
@@ -32,9 +33,11 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"create", cmd_create}, {"start", cmd_start},   {"state", cmd_state},
-    {"kill", cmd_kill},     {"delete", cmd_delete}, {"run", cmd_run},
-    {"exec", cmd_exec},     {"list", cmd_list},     {"spec", cmd_spec},
+    {"create", cmd_create}, {"start", cmd_start},
+    {"state", cmd_state},   {"kill", cmd_kill},
+    {"delete", cmd_delete}, {"run", cmd_run},
+    {"exec", cmd_exec},     {"list", cmd_list},
+    {"spec", cmd_spec},     {"cgroup-report", cmd_cgroup_report},
 };
 
 }  // namespace
