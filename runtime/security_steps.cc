@@ -51,6 +51,8 @@ bool resources_request_limits(const nlohmann::json& resources) {
 namespace {
 
 std::atomic<uint64_t> g_seccomp_compilations{0};
+std::mutex g_seccomp_mu;
+std::string g_seccomp_cache_dir;  // "" = memory only
 
 #if GANTRY_RUNTIME_SEC
 // Compiling the default profile with libseccomp costs milliseconds; a supervisor starts many
@@ -60,15 +62,30 @@ std::atomic<uint64_t> g_seccomp_compilations{0};
 // distinct profiles than this is unusual, and dropping the cache only costs a recompile.
 Result<std::shared_ptr<const SeccompProgram>> cached_seccomp(const nlohmann::json& seccomp) {
     constexpr size_t kMaxEntries = 32;
-    static std::mutex mu;
     static std::unordered_map<std::string, std::shared_ptr<const SeccompProgram>> cache;
     std::string key = seccomp.dump();
-    std::lock_guard lock(mu);
+    std::lock_guard lock(g_seccomp_mu);
     if (auto it = cache.find(key); it != cache.end()) {
         return it->second;
     }
-    auto prog = GANTRY_TRY(compile_seccomp(seccomp, "linux.seccomp"));
-    g_seccomp_compilations.fetch_add(1, std::memory_order_relaxed);
+    std::shared_ptr<const SeccompProgram> prog;
+    std::string disk_key, disk_file;
+    if (!g_seccomp_cache_dir.empty()) {
+        disk_key = seccomp_cache_key(seccomp);
+        disk_file = seccomp_cache_file(g_seccomp_cache_dir, disk_key);
+        if (auto loaded = load_seccomp_program(disk_file, disk_key); loaded) {
+            prog = std::move(*loaded);
+        }
+    }
+    if (!prog) {
+        prog = GANTRY_TRY(compile_seccomp(seccomp, "linux.seccomp"));
+        g_seccomp_compilations.fetch_add(1, std::memory_order_relaxed);
+        if (!disk_file.empty()) {
+            // Best effort: a read-only or full --root only costs the next run a compile.
+            ::mkdir(g_seccomp_cache_dir.c_str(), 0700);
+            (void)store_seccomp_program(disk_file, disk_key, *prog);
+        }
+    }
     if (cache.size() >= kMaxEntries) {
         cache.clear();
     }
@@ -81,6 +98,11 @@ Result<std::shared_ptr<const SeccompProgram>> cached_seccomp(const nlohmann::jso
 
 uint64_t seccomp_compilations() {
     return g_seccomp_compilations.load(std::memory_order_relaxed);
+}
+
+void set_seccomp_cache_dir(std::string dir) {
+    std::lock_guard lock(g_seccomp_mu);
+    g_seccomp_cache_dir = std::move(dir);
 }
 
 struct Security::Impl {

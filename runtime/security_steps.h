@@ -24,6 +24,10 @@ bool security_built();
 // How many seccomp filters this process has compiled. Security::prepare() compiles each
 // distinct linux.seccomp once and reuses the program (tests check this).
 uint64_t seccomp_compilations();
+// Also keep compiled programs as files in `dir` (created 0700 on first use; "" = memory
+// only). For gantry-oci, where every run is a new process: loading the BPF is cheaper than
+// libseccomp's compile. The supervisor, a long-lived process, needs no disk cache.
+void set_seccomp_cache_dir(std::string dir);
 
 // Capabilities and the seccomp filter of one process, prepared in the parent. The two
 // apply calls run in the container child: allocation-free, 0 or -errno.

@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "runtime/cli/common.h"
+#include "runtime/security_steps.h"
 
 namespace {
 
@@ -83,6 +84,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     std::string_view cmd = argv[optind];
+    // Every run is a new process, so the library's in-memory seccomp cache never hits here;
+    // a file under --root does (docs/runtime.md, Benchmark).
+    gantry::runtime::set_seccomp_cache_dir(
+        fmt::format("{}/{}", g.root, gantry::runtime::kSeccompCacheDirName));
     for (const auto& k : kCommands) {
         if (k.name == cmd) {
             return k.fn(g, argc - optind, argv + optind);

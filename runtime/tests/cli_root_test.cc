@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
@@ -228,6 +229,29 @@ TEST_F(Cli, BadConfigNamesTheJsonPath) {
     EXPECT_NE(c.code, 0);
     EXPECT_NE(c.err.find("config.json: process.terminal: true is not supported"), std::string::npos)
         << c.err;
+}
+
+// gantry-oci keeps the compiled filter under --root and reuses it; the cache directory is
+// not a container.
+TEST_F(Cli, SeccompProgramIsCachedUnderRoot) {
+    if (!security_built()) {
+        GTEST_SKIP() << "the security part (seccomp) is not in this build";
+    }
+    json spec = base_spec({"/bin/true"});
+    spec["linux"]["seccomp"]["comment"] = "unique to " + id();
+    write_config(spec);
+    ASSERT_EQ(oci({"run", id("a")}).code, 0);
+    std::string cache = dir_ + "/state/.seccomp-cache";
+    int files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(cache)) {
+        files += e.path().extension() == ".bpf" ? 1 : 0;
+    }
+    EXPECT_EQ(files, 1);
+    Out second = oci({"run", id("b")});
+    EXPECT_EQ(second.code, 0) << second.err;
+    Out list = oci({"list"});
+    EXPECT_EQ(list.out.find(".seccomp-cache"), std::string::npos) << list.out;
+    EXPECT_NE(oci({"create", ".seccomp-cache"}).err.find("reserved"), std::string::npos);
 }
 
 // cgroup-report names every controller and says whether this host enforces it.
