@@ -197,6 +197,12 @@ Result<CgroupHandle> CgroupHandle::create(const Linux& linux, const std::string&
             fmt::format("cgroup: none created ({}); no limits were requested", cg.error().str()));
         return h;
     }
+    if (!cg->managed()) {
+        // Cgroup::create's own "no usable cgroup v2, no limits asked" case.
+        notes.push_back("cgroup: none created (no usable cgroup v2 at " + cgroup_root +
+                        "); no limits were requested");
+        return h;
+    }
     h.impl_->path = cg->path();
     h.impl_->cgroup.emplace(std::move(*cg));
 #else
