@@ -3,6 +3,7 @@
 //                   with the JSON path that asked for each, and the controllers they need.
 //   Cgroup::create  apply: checks the host can enforce the plan, makes the directory,
 //                   enables controllers down the tree, writes the values.
+// cgroup_plan.cc holds the first, cgroup_host.cc the second and the host detection.
 // Every kernel path is a parameter (cgroup root, mountinfo text) so tests use temp dirs.
 //
 // Cgroup v2 only (DESIGN.md). On a host without cgroup v2 at the root — this build host has
@@ -13,6 +14,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 #include <string_view>
@@ -22,6 +24,10 @@
 #include "base/fd.h"
 
 namespace gantry::runtime {
+
+// The controllers Gantry uses, in the kernel's own order (cgroup.controllers lists them so).
+inline constexpr std::array<std::string_view, 7> kCgroupControllers = {
+    "cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma"};
 
 struct CgroupWrite {
     std::string file;        // "memory.max", relative to the container's cgroup directory

@@ -152,11 +152,21 @@ int exec_path(const ChildPlan& p) {
 }
 
 [[noreturn]] void finish(const ChildPlan& p) {
-    // 9. user and groups. KEEPCAPS keeps the permitted set across the uid change so step 10
-    // can still set the spec's capabilities for a non-root user.
     for (const auto& [res, lim] : p.rlimits) {
         check(::setrlimit(static_cast<__rlimit_resource>(res), &lim), ChildStep::Rlimit, res);
     }
+    // 9a. Without no_new_privs, seccomp(SECCOMP_SET_MODE_FILTER) needs CAP_SYS_ADMIN in the
+    // effective set, which the uid switch (non-root) or the capability drop below take
+    // away: install the filter now, while we still hold it (runc and crun do the same).
+    // The filter must then allow the rest of the setup: setgroups/setres[ug]id, capset,
+    // prctl, umask, openat2/fchdir, close_range, send/recv/accept4, execve (the default
+    // profile does). With no_new_privs it goes in at step 14, as late as possible.
+    bool early_seccomp = !p.no_new_privs && p.security != nullptr;
+    if (early_seccomp) {
+        check_neg(p.security->install_seccomp(), ChildStep::Seccomp);
+    }
+    // 9b. user and groups. KEEPCAPS keeps the permitted set across the uid change so step 10
+    // can still set the spec's capabilities for a non-root user (a no-op for uid 0).
     check(::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), ChildStep::Uid);
     if (p.set_groups) {
         check(::setgroups(p.groups.size(), p.groups.data()), ChildStep::Groups);
@@ -210,8 +220,9 @@ int exec_path(const ChildPlan& p) {
         }
     }
 
-    // 14. seccomp, the last step before execve, so the filter need not allow our setup.
-    if (p.security != nullptr) {
+    // 14. seccomp, the last step before execve, so the filter need not allow our setup
+    // (unless 9a installed it already).
+    if (p.security != nullptr && !early_seccomp) {
         check_neg(p.security->install_seccomp(), ChildStep::Seccomp);
     }
 

@@ -23,8 +23,10 @@ add_custom_command(
 
 target_sources(gantry_runtime PRIVATE
     ${CMAKE_CURRENT_SOURCE_DIR}/capabilities.cc
-    ${CMAKE_CURRENT_SOURCE_DIR}/cgroup.cc
+    ${CMAKE_CURRENT_SOURCE_DIR}/cgroup_host.cc
+    ${CMAKE_CURRENT_SOURCE_DIR}/cgroup_plan.cc
     ${CMAKE_CURRENT_SOURCE_DIR}/seccomp.cc
+    ${CMAKE_CURRENT_SOURCE_DIR}/seccomp_cache.cc
     ${CMAKE_CURRENT_SOURCE_DIR}/seccomp_compile.cc
     ${GANTRY_PROFILE_CC})
 # nlohmann_json and gantry::base are PUBLIC: the headers use nlohmann::json and Result.

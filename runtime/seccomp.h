@@ -87,6 +87,17 @@ Result<std::shared_ptr<const SeccompProgram>> compile_seccomp(const nlohmann::js
 // could not be synchronised is reported as -EAGAIN.
 int install_seccomp(const SeccompProgram& prog) noexcept;
 
+// On-disk cache of compiled programs (seccomp_cache.cc; gantry-oci keeps it under --root).
+// The key is the profile's JSON text plus the libseccomp version and native arch; a file is
+// used only if it holds exactly that key. The "skipped"/"added_by_number" notes are not
+// stored: they were logged when the entry was compiled.
+std::string seccomp_cache_key(const nlohmann::json& linux_seccomp);
+std::string seccomp_cache_file(const std::string& dir, std::string_view key);
+Result<std::shared_ptr<const SeccompProgram>> load_seccomp_program(const std::string& path,
+                                                                   std::string_view key);
+Status store_seccomp_program(const std::string& path, std::string_view key,
+                             const SeccompProgram& prog);
+
 // The default profile, as OCI JSON embedded at build time from runtime/profile/.
 // default_seccomp_profile(): an OCI linux.seccomp object (entries carry a "comment").
 const nlohmann::json& default_seccomp_profile();

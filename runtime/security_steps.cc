@@ -3,9 +3,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cerrno>
 #include <chrono>
+#include <mutex>
 #include <thread>
+#include <unordered_map>
 
 #include "base/fd.h"
 
@@ -45,6 +48,63 @@ bool resources_request_limits(const nlohmann::json& resources) {
 
 // ---- Security ----
 
+namespace {
+
+std::atomic<uint64_t> g_seccomp_compilations{0};
+std::mutex g_seccomp_mu;
+std::string g_seccomp_cache_dir;  // "" = memory only
+
+#if GANTRY_RUNTIME_SEC
+// Compiling the default profile with libseccomp costs milliseconds; a supervisor starts many
+// containers with the same few profiles, and exec (health checks) reuses its container's.
+// So programs are cached per process, keyed by the profile's canonical JSON text (the map
+// hashes it; the full key compare rules out collisions). Bounded: a process that sees more
+// distinct profiles than this is unusual, and dropping the cache only costs a recompile.
+Result<std::shared_ptr<const SeccompProgram>> cached_seccomp(const nlohmann::json& seccomp) {
+    constexpr size_t kMaxEntries = 32;
+    static std::unordered_map<std::string, std::shared_ptr<const SeccompProgram>> cache;
+    std::string key = seccomp.dump();
+    std::lock_guard lock(g_seccomp_mu);
+    if (auto it = cache.find(key); it != cache.end()) {
+        return it->second;
+    }
+    std::shared_ptr<const SeccompProgram> prog;
+    std::string disk_key, disk_file;
+    if (!g_seccomp_cache_dir.empty()) {
+        disk_key = seccomp_cache_key(seccomp);
+        disk_file = seccomp_cache_file(g_seccomp_cache_dir, disk_key);
+        if (auto loaded = load_seccomp_program(disk_file, disk_key); loaded) {
+            prog = std::move(*loaded);
+        }
+    }
+    if (!prog) {
+        prog = GANTRY_TRY(compile_seccomp(seccomp, "linux.seccomp"));
+        g_seccomp_compilations.fetch_add(1, std::memory_order_relaxed);
+        if (!disk_file.empty()) {
+            // Best effort: a read-only or full --root only costs the next run a compile.
+            ::mkdir(g_seccomp_cache_dir.c_str(), 0700);
+            (void)store_seccomp_program(disk_file, disk_key, *prog);
+        }
+    }
+    if (cache.size() >= kMaxEntries) {
+        cache.clear();
+    }
+    cache.emplace(std::move(key), prog);
+    return prog;
+}
+#endif
+
+}  // namespace
+
+uint64_t seccomp_compilations() {
+    return g_seccomp_compilations.load(std::memory_order_relaxed);
+}
+
+void set_seccomp_cache_dir(std::string dir) {
+    std::lock_guard lock(g_seccomp_mu);
+    g_seccomp_cache_dir = std::move(dir);
+}
+
 struct Security::Impl {
 #if GANTRY_RUNTIME_SEC
     bool has_caps = false;
@@ -67,7 +127,7 @@ Result<Security> Security::prepare(const nlohmann::json& capabilities,
         s.impl_->has_caps = true;
     }
     if (!seccomp.is_null()) {
-        s.impl_->seccomp = GANTRY_TRY(compile_seccomp(seccomp, "linux.seccomp"));
+        s.impl_->seccomp = GANTRY_TRY(cached_seccomp(seccomp));
     }
 #else
     if (!capabilities.is_null()) {
@@ -137,6 +197,12 @@ Result<CgroupHandle> CgroupHandle::create(const Linux& linux, const std::string&
             fmt::format("cgroup: none created ({}); no limits were requested", cg.error().str()));
         return h;
     }
+    if (!cg->managed()) {
+        // Cgroup::create's own "no usable cgroup v2, no limits asked" case.
+        notes.push_back("cgroup: none created (no usable cgroup v2 at " + cgroup_root +
+                        "); no limits were requested");
+        return h;
+    }
     h.impl_->path = cg->path();
     h.impl_->cgroup.emplace(std::move(*cg));
 #else
@@ -197,6 +263,19 @@ Status cgroup_add_pid(const std::string& path, pid_t pid) {
     Fd fd = GANTRY_TRY(Fd::open(path + "/cgroup.procs", O_WRONLY));
     GANTRY_TRY_CTX(write_all(fd.get(), std::to_string(pid)), "join cgroup {}", path);
     return ok();
+}
+
+Result<std::string> cgroup_support_report(const std::string& cgroup_root) {
+#if GANTRY_RUNTIME_SEC
+    Fd fd = GANTRY_TRY(Fd::open("/proc/self/mountinfo", O_RDONLY));
+    std::string mountinfo = GANTRY_TRY_CTX(read_all(fd.get()), "read /proc/self/mountinfo");
+    return host_cgroup_support_report(mountinfo, cgroup_root);
+#else
+    (void)cgroup_root;
+    return fail(
+        Error::msg("not built: this gantry-oci has no cgroup support (the security part, "
+                   "runtime/sec.cmake, was not in the build)"));
+#endif
 }
 
 Status cgroup_kill_and_remove(const std::string& path) {

@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <cstdint>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -20,6 +21,14 @@ namespace gantry::runtime {
 // True when the security part is compiled in.
 bool security_built();
 
+// How many seccomp filters this process has compiled. Security::prepare() compiles each
+// distinct linux.seccomp once and reuses the program (tests check this).
+uint64_t seccomp_compilations();
+// Also keep compiled programs as files in `dir` (created 0700 on first use; "" = memory
+// only). For gantry-oci, where every run is a new process: loading the BPF is cheaper than
+// libseccomp's compile. The supervisor, a long-lived process, needs no disk cache.
+void set_seccomp_cache_dir(std::string dir);
+
 // Capabilities and the seccomp filter of one process, prepared in the parent. The two
 // apply calls run in the container child: allocation-free, 0 or -errno.
 class Security {
@@ -29,7 +38,8 @@ class Security {
     Security(Security&&) noexcept;
     Security& operator=(Security&&) noexcept;
 
-    // Parses process.capabilities and compiles linux.seccomp (null JSON: none).
+    // Parses process.capabilities and compiles linux.seccomp (null JSON: none), or takes the
+    // program compiled earlier for the same profile in this process.
     static Result<Security> prepare(const nlohmann::json& capabilities,
                                     const nlohmann::json& seccomp);
 
@@ -74,5 +84,9 @@ bool resources_request_limits(const nlohmann::json& resources);
 // every process (cgroup.kill) and remove the directory. A missing directory is success.
 Status cgroup_kill_and_remove(const std::string& path);
 Status cgroup_add_pid(const std::string& path, pid_t pid);
+
+// What this host can enforce with cgroup v2, one line per controller (gantry-oci
+// cgroup-report), from /proc/self/mountinfo and <cgroup_root>/cgroup.controllers.
+Result<std::string> cgroup_support_report(const std::string& cgroup_root);
 
 }  // namespace gantry::runtime

@@ -110,6 +110,9 @@ Status validate_container_id(const std::string& id) {
     if (id.empty() || id == "." || id == ".." || id.size() > 64) {
         return fail(Error::msg("container id \"{}\": must be 1-64 characters", id));
     }
+    if (id == kSeccompCacheDirName) {
+        return fail(Error::msg("container id \"{}\": reserved for gantry-oci's seccomp cache", id));
+    }
     for (char c : id) {
         bool okc = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
                    c == '-' || c == '_' || c == '.' || c == '+';
@@ -188,7 +191,7 @@ Result<std::vector<std::string>> StateDir::list() const {
     }
     while (struct dirent* e = ::readdir(d)) {
         std::string name = e->d_name;
-        if (name != "." && name != ".." && e->d_type == DT_DIR) {
+        if (name != "." && name != ".." && name != kSeccompCacheDirName && e->d_type == DT_DIR) {
             out.push_back(name);
         }
     }

@@ -20,6 +20,10 @@
 
 namespace gantry::runtime {
 
+// A directory in the state root that is not a container: gantry-oci's cache of compiled
+// seccomp programs. The name is reserved (validate_container_id refuses it; list skips it).
+inline constexpr std::string_view kSeccompCacheDirName = ".seccomp-cache";
+
 struct ContainerState {
     std::string oci_version;
     std::string id;

@@ -25,6 +25,7 @@ int cmd_run(const Globals& g, int argc, char** argv);
 int cmd_exec(const Globals& g, int argc, char** argv);
 int cmd_list(const Globals& g, int argc, char** argv);
 int cmd_spec(const Globals& g, int argc, char** argv);
+int cmd_cgroup_report(const Globals& g, int argc, char** argv);
 
 // Prints "gantry-oci <cmd>: <error>" and returns 1.
 int report(std::string_view cmd, const Error& e);

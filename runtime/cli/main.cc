@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "runtime/cli/common.h"
+#include "runtime/security_steps.h"
 
 namespace {
 
@@ -23,6 +24,7 @@ constexpr const char* kUsage =
     "  exec [--process FILE] [--env K=V] [--cwd DIR] ID [CMD ARGS...]\n"
     "  list                                         list containers\n"
     "  spec [--bundle DIR]                          write a default config.json\n"
+    "  cgroup-report [--cgroup-root DIR]            which resource limits this host enforces\n"
     "\n"
     "  --root DIR   state directory (default /run/gantry-oci)\n";
 
@@ -32,9 +34,11 @@ struct Command {
 };
 
 constexpr Command kCommands[] = {
-    {"create", cmd_create}, {"start", cmd_start},   {"state", cmd_state},
-    {"kill", cmd_kill},     {"delete", cmd_delete}, {"run", cmd_run},
-    {"exec", cmd_exec},     {"list", cmd_list},     {"spec", cmd_spec},
+    {"create", cmd_create}, {"start", cmd_start},
+    {"state", cmd_state},   {"kill", cmd_kill},
+    {"delete", cmd_delete}, {"run", cmd_run},
+    {"exec", cmd_exec},     {"list", cmd_list},
+    {"spec", cmd_spec},     {"cgroup-report", cmd_cgroup_report},
 };
 
 }  // namespace
@@ -80,6 +84,10 @@ int main(int argc, char** argv) {
         return 2;
     }
     std::string_view cmd = argv[optind];
+    // Every run is a new process, so the library's in-memory seccomp cache never hits here;
+    // a file under --root does (docs/runtime.md, Benchmark).
+    gantry::runtime::set_seccomp_cache_dir(
+        fmt::format("{}/{}", g.root, gantry::runtime::kSeccompCacheDirName));
     for (const auto& k : kCommands) {
         if (k.name == cmd) {
             return k.fn(g, argc - optind, argv + optind);

@@ -1,12 +1,15 @@
 // gantry-oci end to end: the OCI runtime CLI's lifecycle and its error behaviour (duplicate
 // id, unknown id, start twice, delete while running: fail, and change nothing).
 #include <poll.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 
+#include "runtime/security_steps.h"
 #include "runtime/tests/root_fixture.h"
 
 namespace gantry::runtime::testing {
@@ -63,13 +66,47 @@ TEST_F(Cli, SpecWritesAConfigThatRuns) {
     EXPECT_NE(again.code, 0);
     EXPECT_NE(again.err.find("already exists"), std::string::npos);
     json j = json::parse(slurp(bundle_ + "/config.json"));
-    j["process"]["args"] = {"/bin/probe"};
+    // A masked file this kernel has (kcore, for one, depends on the config).
+    std::string masked;
+    for (const auto& m : j["linux"]["maskedPaths"]) {
+        struct stat st;
+        if (masked.empty() && ::stat(std::string(m).c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+            masked = m;
+        }
+    }
+    ASSERT_FALSE(masked.empty());
+    // Only the command changes: everything else is what `spec` wrote.
+    j["process"]["args"] = {
+        "/bin/probe", "--syscall", "mount",     "--syscall", "keyctl",
+        "--syscall",  "ptrace",    "--syscall", "unshare",   "--syscall",
+        "getpid",     "--path",    masked,      "--path",    "/proc/sys/kernel/hostname"};
     write_config(j);
     Out r = oci({"run", id()});
     ASSERT_EQ(r.code, 0) << r.err;
     json p = json::parse(r.out);
     EXPECT_EQ(p["pid"], 1);
     EXPECT_EQ(p["hostname"], "gantry");
+    EXPECT_NE(p["namespaces"]["pid"], host_ns("pid"));
+    EXPECT_NE(p["namespaces"]["net"], host_ns("net"));
+    EXPECT_NE(p["namespaces"]["mnt"], host_ns("mnt"));
+    ASSERT_EQ(p["paths"].size(), 2u);
+    EXPECT_EQ(p["paths"][0]["read_errno"], 0) << masked;
+    EXPECT_EQ(p["paths"][0]["read_bytes"], 0) << masked << " is masked";
+    EXPECT_EQ(p["paths"][1]["write_errno"], EROFS) << "/proc/sys is read-only";
+    if (security_built()) {
+        ASSERT_TRUE(j["linux"].contains("seccomp")) << "spec writes the default seccomp profile";
+        EXPECT_EQ(p["cap_eff"], "00000000a80425fb");
+        EXPECT_EQ(p["cap_prm"], "00000000a80425fb");
+        EXPECT_EQ(p["cap_bnd"], "00000000a80425fb");
+        EXPECT_EQ(p["cap_inh"], "0000000000000000");
+        EXPECT_EQ(p["cap_amb"], "0000000000000000");
+        EXPECT_EQ(p["no_new_privs"], "1");
+        EXPECT_EQ(p["seccomp"], "2");
+        for (const char* sc : {"mount", "keyctl", "ptrace", "unshare"}) {
+            EXPECT_EQ(p["syscalls"][sc], EPERM) << sc;
+        }
+        EXPECT_EQ(p["syscalls"]["getpid"], 0);
+    }
     // run cleans up after itself.
     EXPECT_EQ(oci({"list"}).out.find(id()), std::string::npos);
 }
@@ -192,6 +229,63 @@ TEST_F(Cli, BadConfigNamesTheJsonPath) {
     EXPECT_NE(c.code, 0);
     EXPECT_NE(c.err.find("config.json: process.terminal: true is not supported"), std::string::npos)
         << c.err;
+}
+
+// gantry-oci keeps the compiled filter under --root and reuses it; the cache directory is
+// not a container.
+TEST_F(Cli, SeccompProgramIsCachedUnderRoot) {
+    if (!security_built()) {
+        GTEST_SKIP() << "the security part (seccomp) is not in this build";
+    }
+    json spec = base_spec({"/bin/true"});
+    spec["linux"]["seccomp"]["comment"] = "unique to " + id();
+    write_config(spec);
+    ASSERT_EQ(oci({"run", id("a")}).code, 0);
+    std::string cache = dir_ + "/state/.seccomp-cache";
+    int files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(cache)) {
+        files += e.path().extension() == ".bpf" ? 1 : 0;
+    }
+    EXPECT_EQ(files, 1);
+    Out second = oci({"run", id("b")});
+    EXPECT_EQ(second.code, 0) << second.err;
+    Out list = oci({"list"});
+    EXPECT_EQ(list.out.find(".seccomp-cache"), std::string::npos) << list.out;
+    EXPECT_NE(oci({"create", ".seccomp-cache"}).err.find("reserved"), std::string::npos);
+}
+
+// cgroup-report names every controller and says whether this host enforces it.
+TEST_F(Cli, CgroupReportListsEveryController) {
+    Out o = oci({"cgroup-report"});
+    ASSERT_EQ(o.code, 0) << o.err;
+    for (const char* c : {"cpuset", "cpu", "io", "memory", "hugetlb", "pids", "rdma"}) {
+        EXPECT_NE(o.out.find(fmt::format("  {} ", c)), std::string::npos) << c << "\n" << o.out;
+    }
+}
+
+// A memory limit the host cannot enforce fails at create with what the host has, and leaves
+// nothing behind; the same spec without the limit runs.
+TEST_F(Cli, MemoryLimitWithoutCgroupV2FailsClearly) {
+    Out report = oci({"cgroup-report"});
+    ASSERT_EQ(report.code, 0) << report.err;
+    if (report.out.find("memory   enforceable") != std::string::npos) {
+        GTEST_SKIP() << "this host enforces memory limits (cgroup v2 with memory); QEMU tests "
+                        "cover it\n"
+                     << report.out;
+    }
+    json spec = base_spec({"/bin/true"});
+    spec["linux"]["resources"] = {{"memory", {{"limit", 64 << 20}}}};
+    write_config(spec);
+    Out r = oci({"run", id()});
+    EXPECT_NE(r.code, 0);
+    EXPECT_NE(r.err.find("cannot enforce memory limit requested at linux.resources.memory.limit"),
+              std::string::npos)
+        << r.err;
+    EXPECT_NE(r.err.find("cgroup v2 is not mounted at /sys/fs/cgroup"), std::string::npos) << r.err;
+    EXPECT_EQ(oci({"list"}).out.find(id()), std::string::npos);
+    spec["linux"].erase("resources");
+    write_config(spec);
+    EXPECT_EQ(oci({"run", id()}).code, 0);
 }
 
 }  // namespace

@@ -323,18 +323,66 @@ TEST_F(Container_, ResourceLimitWithoutUsableCgroupIsAClearError) {
     EXPECT_NE(r.error().str().find("linux.resources"), std::string::npos) << r.error().str();
 }
 
-TEST_F(Container_, CapabilitiesAndNoNewPrivs) {
+// The default profile end to end: Docker's 14 caps, no_new_privs, the default seccomp
+// allowlist in filter mode, and syscalls outside it failing with EPERM.
+TEST_F(Container_, CapabilitiesNoNewPrivsAndDefaultSeccomp) {
     if (!security_built()) {
         GTEST_SKIP() << "the security part (capabilities, seccomp) is not in this build";
     }
-    json p = probe(base_spec({}), {"--syscall", "mount", "--syscall", "sethostname"});
-    // Docker's default 14.
+    json spec = base_spec({});
+    ASSERT_TRUE(spec["linux"].contains("seccomp")) << "the default spec carries the profile";
+    json p = probe(spec, {"--syscall", "mount", "--syscall", "sethostname", "--syscall", "keyctl",
+                          "--syscall", "ptrace", "--syscall", "unshare", "--syscall", "reboot",
+                          "--syscall", "mknod", "--syscall", "getpid"});
+    // Docker's default 14 = 0xa80425fb, in every set a root process uses; none inheritable
+    // or ambient.
     EXPECT_EQ(p["cap_eff"], "00000000a80425fb");
+    EXPECT_EQ(p["cap_prm"], "00000000a80425fb");
     EXPECT_EQ(p["cap_bnd"], "00000000a80425fb");
+    EXPECT_EQ(p["cap_inh"], "0000000000000000");
     EXPECT_EQ(p["cap_amb"], "0000000000000000");
     EXPECT_EQ(p["no_new_privs"], "1");
-    EXPECT_EQ(p["syscalls"]["mount"], EPERM);
-    EXPECT_EQ(p["syscalls"]["sethostname"], EPERM);
+    EXPECT_EQ(p["seccomp"], "2");
+    for (const char* sc : {"mount", "sethostname", "keyctl", "ptrace", "unshare", "reboot"}) {
+        EXPECT_EQ(p["syscalls"][sc], EPERM) << sc;
+    }
+    // CAP_MKNOD is held (Docker parity), the seccomp rule is what refuses a device node.
+    EXPECT_EQ(p["syscalls"]["mknod"], EPERM);
+    EXPECT_EQ(p["syscalls"]["getpid"], 0);
+}
+
+// noNewPrivileges=false: seccomp(2) then needs CAP_SYS_ADMIN, so the child installs the
+// filter before the uid switch and the capability drop; for a non-root user too.
+TEST_F(Container_, SeccompWithoutNoNewPrivs) {
+    if (!security_built()) {
+        GTEST_SKIP() << "the security part (capabilities, seccomp) is not in this build";
+    }
+    for (int uid : {0, 1000}) {
+        json spec = base_spec({});
+        spec["process"]["noNewPrivileges"] = false;
+        spec["process"]["user"] = {{"uid", uid}, {"gid", uid}};
+        json p = probe(spec, {"--syscall", "keyctl", "--syscall", "getpid"});
+        EXPECT_EQ(p["no_new_privs"], "0") << "uid " << uid;
+        EXPECT_EQ(p["seccomp"], "2") << "uid " << uid;
+        EXPECT_EQ(p["syscalls"]["keyctl"], EPERM) << "uid " << uid;
+        EXPECT_EQ(p["cap_eff"], uid == 0 ? "00000000a80425fb" : "0000000000000000")
+            << "uid " << uid;
+        EXPECT_EQ(p["cap_bnd"], "00000000a80425fb") << "uid " << uid;
+    }
+}
+
+// The filter is compiled once per profile in the parent, not per container.
+TEST_F(Container_, SeccompIsCompiledOncePerProfile) {
+    if (!security_built()) {
+        GTEST_SKIP() << "the security part (capabilities, seccomp) is not in this build";
+    }
+    json spec = base_spec({"/bin/true"});
+    spec["linux"]["seccomp"]["comment"] = "unique to " + id();  // a profile no test used yet
+    ASSERT_TRUE(run(spec));
+    uint64_t after_first = seccomp_compilations();
+    ASSERT_TRUE(run(spec));
+    ASSERT_TRUE(run(spec));
+    EXPECT_EQ(seccomp_compilations(), after_first);
 }
 
 TEST_F(Container_, SeccompFilterDeniesListedSyscalls) {

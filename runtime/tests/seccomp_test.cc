@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -288,6 +289,32 @@ TEST(SeccompInstall, WithoutNoNewPrivsNeedsCapSysAdmin) {
     std::string out = read_all(pipe->read.get()).value_or("");
     waitpid(pid, nullptr, 0);
     EXPECT_EQ(out, fmt::to_string(-EACCES));
+}
+
+TEST(SeccompDiskCache, RoundTripsAndRefusesAnotherProfile) {
+    auto prog = compile_seccomp(default_seccomp_profile(), "linux.seccomp");
+    ASSERT_TRUE(prog) << prog.error().str();
+    char tmpl[] = "/tmp/gantry-seccomp-cache-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    std::string dir = tmpl;
+    std::string key = seccomp_cache_key(default_seccomp_profile());
+    std::string file = seccomp_cache_file(dir, key);
+    ASSERT_TRUE(store_seccomp_program(file, key, **prog));
+    auto loaded = load_seccomp_program(file, key);
+    ASSERT_TRUE(loaded) << loaded.error().str();
+    EXPECT_EQ((*loaded)->flags, (*prog)->flags);
+    ASSERT_EQ((*loaded)->filter.size(), (*prog)->filter.size());
+    EXPECT_EQ(std::memcmp((*loaded)->filter.data(), (*prog)->filter.data(),
+                          (*prog)->filter.size() * sizeof(sock_filter)),
+              0);
+    // Same file, another key (a hash collision, a libseccomp upgrade): not used.
+    json other = minimal();
+    auto miss = load_seccomp_program(file, seccomp_cache_key(other));
+    EXPECT_FALSE(miss);
+    // A truncated file is refused, not half-loaded.
+    ASSERT_EQ(truncate(file.c_str(), 100), 0);
+    EXPECT_FALSE(load_seccomp_program(file, key));
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace
