@@ -206,6 +206,27 @@ TEST_F(ContainerRoot, RefusedConfigFallsBackToLastGood) {
     EXPECT_NE(h->init_log().find("allways"), std::string::npos);
 }
 
+// On a host without a usable cgroup v2 (this build host: v1 + an empty cgroup2), a limit
+// cannot be enforced: the service fails at start with the runtime's message, never runs
+// unlimited.
+TEST_F(ContainerRoot, LimitsWithoutCgroupV2FailClearly) {
+    auto mi = read_file("/proc/self/mountinfo");
+    if (mi && mi->find(" /sys/fs/cgroup rw") != std::string::npos &&
+        mi->find("- cgroup2 ") != std::string::npos &&
+        access("/sys/fs/cgroup/cgroup.subtree_control", F_OK) == 0) {
+        GTEST_SKIP() << "this host has cgroup v2 at /sys/fs/cgroup; the limit would apply";
+    }
+    std::string path = dir_ + "/limits.yaml";
+    std::ofstream(path) << "services:\n  db:\n    image: oci:" << dir_
+                        << "/db-layout:1.0\n    mem_limit: 64M\n";
+    auto h = HostInit::start_config(dir_, path);
+    ASSERT_TRUE(h->wait_state("db", "failed", 10s)) << h->service("db").dump(2);
+    std::string reason = h->service("db").value("reason", "");
+    EXPECT_NE(reason.find("linux.resources"), std::string::npos) << reason;
+    EXPECT_NE(reason.find("cgroup v2"), std::string::npos) << reason;
+    ::testing::Test::RecordProperty("reason", reason);
+}
+
 TEST_F(ContainerRoot, NoConfigAtAllStillServesTheApi) {
     std::string bad = dir_ + "/bad.yaml";
     std::ofstream(bad) << "services:\n  web:\n    imag: web:1.0\n";
