@@ -115,7 +115,11 @@ class ContainerRoot : public ::testing::Test {
                             << "    restart: " << restart << "\n    stop_grace_period: 2s\n"
                             << "  web:\n    image: web:1.0\n    restart: always\n"
                             << "    stop_grace_period: 2s\n    environment: {GREETING: hello}\n"
-                            << "    depends_on: {db: {condition: service_started}}\n";
+                            << "    depends_on: {db: {condition: service_started}}\n"
+                            << "    volumes: [\"" << dir_ << "/data:/data:ro\"]\n"
+                            << "    tmpfs: [/scratch]\n";
+        std::filesystem::create_directories(dir_ + "/data");
+        std::ofstream(dir_ + "/data/hello") << "from the host\n";
         return path;
     }
 
@@ -157,6 +161,18 @@ TEST_F(ContainerRoot, ImagesRunIsolatedAndSupervised) {
     auto [rrc, root] = ctl({"exec", "web", "--", "cat", "/proc/self/mountinfo"});
     EXPECT_NE(root.find(" / / "), std::string::npos) << root;
     EXPECT_NE(root.find("- overlay overlay"), std::string::npos) << root;
+
+    // Its own network namespace with only lo, and lo up (no netd yet).
+    EXPECT_EQ(trim(ctl({"exec", "web", "--", "ls", "/sys/class/net"}).second), "lo");
+    // IFF_UP is bit 0 of the flags (0x9 = UP | LOOPBACK).
+    auto [lorc, lo] = ctl({"exec", "web", "--", "cat", "/sys/class/net/lo/flags"});
+    EXPECT_EQ(std::stoul(std::string(trim(lo)), nullptr, 16) & 1, 1u) << lo;
+
+    // A read-only bind volume and a tmpfs.
+    auto [vrc, vol] = ctl({"exec", "web", "--", "cat", "/data/hello"});
+    EXPECT_EQ(trim(vol), "from the host");
+    EXPECT_NE(ctl({"exec", "web", "--", "touch", "/data/x"}).first, 0);
+    EXPECT_EQ(ctl({"exec", "web", "--", "touch", "/scratch/x"}).first, 0);
 
     // A killed service comes back (restart: always, with backoff).
     json before = h->service("web");
