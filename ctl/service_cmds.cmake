@@ -14,5 +14,6 @@ set(GANTRY_CTL_SERVICE_SOURCES
     ${CMAKE_CURRENT_LIST_DIR}/events.cc
     ${CMAKE_CURRENT_LIST_DIR}/poweroff.cc
     ${CMAKE_CURRENT_LIST_DIR}/reboot.cc
+    ${CMAKE_CURRENT_LIST_DIR}/config_status.cc
 )
 set(GANTRY_CTL_SERVICE_LIBS gantry::supervisor_client)

@@ -18,6 +18,8 @@ int cmd_exec(int argc, char** argv);
 int cmd_events(int argc, char** argv);
 int cmd_poweroff(int argc, char** argv);
 int cmd_reboot(int argc, char** argv);
+// `gantryctl config status` (argv[0] = "config-status" or "status").
+int cmd_config_status(int argc, char** argv);
 
 // For the dispatcher's help text: {name, one-line summary}.
 struct ServiceCommand {

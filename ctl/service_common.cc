@@ -22,6 +22,8 @@ const ServiceCommand kServiceCommands[] = {
     {"events", cmd_events, "service state changes [-f]"},
     {"poweroff", cmd_poweroff, "stop every service and power the machine off"},
     {"reboot", cmd_reboot, "stop every service and reboot the machine"},
+    {"config-status", cmd_config_status,
+     "the running config: its source, refused errors, services (= config status)"},
 };
 const int kServiceCommandCount = sizeof kServiceCommands / sizeof kServiceCommands[0];
 

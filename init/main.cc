@@ -1,7 +1,7 @@
 // gantry-init: PID 1, or (--host-mode) the same supervisor as an ordinary process.
 //
-//   gantry-init [CONFIG]                                  as PID 1
-//   gantry-init --host-mode --state-dir DIR CONFIG        anywhere, for tests and trying out
+//   gantry-init                                           as PID 1 (config from its sources)
+//   gantry-init --host-mode --state-dir DIR CONFIG.yaml   anywhere, for tests and trying out
 //
 // PID 1 never exits and never throws: every failure is logged, and one it cannot go on
 // from becomes a clean reboot (the kernel panics if PID 1 exits).
@@ -17,11 +17,16 @@
 #include <string>
 
 #include "base/event_loop.h"
+#include "base/fd.h"
 #include "base/log.h"
+#include "base/strings.h"
+#include "cloud-config/host.h"
 #include "init/machine.h"
 #include "init/pid1.h"
+#include "runtime/cgroup.h"
 #include "supervisor/api_server.h"
-#include "supervisor/load_services.h"
+#include "supervisor/boot_config.h"
+#include "supervisor/container_driver.h"
 #include "supervisor/supervisor.h"
 
 namespace gantry::init {
@@ -36,15 +41,18 @@ struct Flags {
     std::string socket;
     std::string log_dir;
     std::string cgroup_root;
+    std::string store_dir;
     std::string log_level = "info";
     Duration shutdown_timeout = std::chrono::seconds(90);
 };
 
 constexpr const char* kUsage =
-    "usage: gantry-init [--log-level LEVEL] [CONFIG]\n"
+    "usage: gantry-init [--log-level LEVEL]\n"
     "       gantry-init --host-mode --state-dir DIR [--socket PATH] [--log-dir DIR]\n"
-    "                   [--cgroup-root DIR] [--shutdown-timeout DUR] CONFIG\n"
-    "CONFIG is a services JSON file (temporary format, see docs/supervisor.md).\n";
+    "                   [--cgroup-root DIR] [--store DIR] [--shutdown-timeout DUR] CONFIG\n"
+    "CONFIG is a cloud-config YAML file (docs/config.md); a .json file is read as the\n"
+    "older service file format (docs/supervisor.md). As PID 1 the config comes from the\n"
+    "kernel command line, fw_cfg, a config drive or /var/lib/gantry (docs/config.md).\n";
 
 Result<Flags> parse_flags(int argc, char** argv) {
     Flags f;
@@ -66,6 +74,8 @@ Result<Flags> parse_flags(int argc, char** argv) {
             f.log_dir = GANTRY_TRY(value());
         } else if (a == "--cgroup-root") {
             f.cgroup_root = GANTRY_TRY(value());
+        } else if (a == "--store") {
+            f.store_dir = GANTRY_TRY(value());
         } else if (a == "--log-level") {
             f.log_level = GANTRY_TRY(value());
         } else if (a == "--shutdown-timeout") {
@@ -89,12 +99,15 @@ Result<Flags> parse_flags(int argc, char** argv) {
         if (f.log_dir.empty()) {
             f.log_dir = f.state_dir + "/logs";
         }
+        if (f.store_dir.empty()) {
+            f.store_dir = f.state_dir + "/images";
+        }
     } else {
         if (f.state_dir.empty()) {
             f.state_dir = "/run/gantry";
         }
-        if (f.config.empty()) {
-            f.config = "/etc/gantry/services.json";
+        if (f.store_dir.empty()) {
+            f.store_dir = "/var/lib/gantry/images";
         }
         if (f.socket.empty()) {
             f.socket = "/run/gantry/api.sock";
@@ -115,6 +128,55 @@ struct Outcome {
     int exit_code = 0;
 };
 
+// Host mode runs on someone's machine: say up front which limits it can enforce, so a
+// service that asks for one and fails is no surprise.
+void log_cgroup_support() {
+    auto mountinfo = read_file("/proc/self/mountinfo");
+    if (!mountinfo) {
+        return;
+    }
+    auto report = runtime::host_cgroup_support_report(*mountinfo, "/sys/fs/cgroup");
+    if (!report) {
+        log::warn("cgroup support unknown", {{"error", report.error().str()}});
+        return;
+    }
+    for (const auto& line : split(*report, '\n')) {
+        if (!line.empty()) {
+            log::info("cgroups: " + line);
+        }
+    }
+}
+
+// PID 1 only: hostname, users, write_files. Planned whole first, so a bad owner in
+// write_files changes nothing; host mode never touches the host's /etc.
+void apply_host_bits(const config::Config& cfg) {
+    auto plan = config::plan_host(cfg, "/");
+    if (!plan) {
+        log::error("host settings not applied", {{"error", plan.error().str()}});
+        return;
+    }
+    if (auto st = config::apply_host(*plan, config::HostOptions{}); !st) {
+        log::error("host settings partly applied", {{"error", st.error().str()}});
+    }
+}
+
+// For the guest's event channel: where the config came from, and why it was refused.
+std::string boot_source(const sv::BootConfig& boot) {
+    const auto& src = boot.report.value("source", nlohmann::json::object());
+    if (src.is_object()) {
+        return src.value("location", src.value("kind", std::string("none")));
+    }
+    return "none";
+}
+
+std::string boot_errors(const sv::BootConfig& boot) {
+    std::vector<std::string> errors;
+    for (const auto& e : boot.report.value("errors", nlohmann::json::array())) {
+        errors.push_back(e.is_string() ? e.get<std::string>() : e.dump());
+    }
+    return join(errors, "; ");
+}
+
 Result<Outcome> run(const Flags& f, bool pid1) {
     std::unique_ptr<Pid1> machine = pid1 ? Pid1::boot() : nullptr;  // mounts, modules, events
     std::vector<MountStep> mounts;
@@ -134,24 +196,44 @@ Result<Outcome> run(const Flags& f, bool pid1) {
     ::mkdir(f.state_dir.c_str(), 0755);
 
     EventLoop loop = GANTRY_TRY(EventLoop::create());
-    sv::ProcessDriver driver(sv::ProcessDriverOptions{f.cgroup_root});
+    sv::ProcessDriver process_driver(sv::ProcessDriverOptions{f.cgroup_root});
+    sv::ContainerDriverOptions co;
+    co.store_dir = f.store_dir;
+    co.state_dir = f.state_dir;
+    // Host mode: a cgroup parent per instance, so two test runs never share a leaf.
+    co.cgroup_parent = pid1 ? "gantry" : fmt::format("gantry-host-{}", ::getpid());
+    sv::ContainerDriver container_driver(co);
+    sv::RoutingDriver driver(process_driver, container_driver);
     sv::Supervisor sup(loop, driver, {f.state_dir + "/run", f.log_dir});
-
-    auto specs = sv::load_services(f.config);
-    if (machine) machine->config_loaded(f.config, specs ? specs->size() : 0, specs ? "" : specs.error().str());
-    if (!specs) {
-        if (!pid1) {
-            return fail(std::move(specs).error());
-        }
-        // PID 1 with a broken config still comes up (API, logs) so it can be inspected.
-        log::error("no services: config not loaded", {{"error", specs.error().str()}});
-        specs = std::vector<sv::ServiceSpec>{};
+    if (!pid1) {
+        log_cgroup_support();
     }
-    if (auto st = sup.load(std::move(*specs)); !st) {
-        if (!pid1) {
-            return fail(std::move(st).error());
-        }
+
+    // 4. The config: refused whole or used whole; with none, no services and the API up.
+    sv::BootConfigOptions bo;
+    bo.pid1 = pid1;
+    bo.config_path = f.config;
+    bo.state_dir = pid1 ? "/var/lib/gantry" : f.state_dir;
+    bo.store_dir = f.store_dir;
+    bo.volumes_dir = pid1 ? "/var/lib/gantry/volumes" : f.state_dir + "/volumes";
+    sv::BootConfig boot = sv::load_boot_config(bo);
+    if (machine) {
+        machine->config_loaded(boot_source(boot), boot.services.size(), boot_errors(boot));
+    }
+    if (pid1 && boot.have_config) {
+        apply_host_bits(boot.config);
+    }
+    std::vector<std::string> names;
+    for (const auto& s : boot.services) {
+        names.push_back(s.name);
+    }
+    if (auto st = sup.load(boot.services); !st) {
+        // Graph problems the config checker cannot see (none expected: it checks the same
+        // references); reported like a refused config.
         log::error("no services: config rejected", {{"error", st.error().str()}});
+        boot.report["errors"].push_back(st.error().str());
+        boot.report["message"] = "services not loaded: " + st.error().str();
+        sv::report_services(boot.report, {});
     }
 
     Outcome outcome;
@@ -174,7 +256,7 @@ Result<Outcome> run(const Flags& f, bool pid1) {
 
     sv::ApiServer api(loop, sup,
                       {[&] { begin_shutdown(FinalAction::Poweroff); },
-                       [&] { begin_shutdown(FinalAction::Reboot); }});
+                       [&] { begin_shutdown(FinalAction::Reboot); }, [&] { return boot.report; }});
     if (auto st = api.listen(f.socket); !st) {
         if (!pid1) {
             return fail(std::move(st).error());
@@ -197,7 +279,8 @@ Result<Outcome> run(const Flags& f, bool pid1) {
 
     log::info("gantry-init up",
               {{"mode", pid1 ? "pid1" : "host"}, {"socket", f.socket}, {"config", f.config}});
-    if (machine) GANTRY_TRY(machine->attach(loop, sup, f.socket, begin_shutdown));
+    if (machine)
+        GANTRY_TRY(machine->attach(loop, sup, f.socket, begin_shutdown));
     sup.start_all();
     GANTRY_TRY(loop.run());
     log::info("all services stopped");
@@ -226,7 +309,7 @@ int main(int argc, char** argv) {
         }
         flags = init::Flags{};  // PID 1 with odd kernel cmdline args still boots
         flags->state_dir = "/run/gantry";
-        flags->config = "/etc/gantry/services.json";
+        flags->store_dir = "/var/lib/gantry/images";
         flags->socket = "/run/gantry/api.sock";
         flags->log_dir = "/var/log/gantry";
         flags->cgroup_root = "/sys/fs/cgroup/gantry";

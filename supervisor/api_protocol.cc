@@ -25,6 +25,7 @@ constexpr CommandInfo kCommands[] = {
     {"events", Command::Events, false},
     {"poweroff", Command::Poweroff, false},
     {"reboot", Command::Reboot, false},
+    {"config", Command::Config, false},
 };
 
 double seconds(Duration d) {
@@ -164,6 +165,24 @@ json status_json(const ServiceStatus& s, bool detailed) {
          {{"initial", format_duration(sp.backoff.initial)},
           {"max", format_duration(sp.backoff.max)},
           {"reset_after", format_duration(sp.backoff.reset_after)}}}};
+    if (!sp.image.empty()) {
+        json vols = json::array();
+        for (const auto& v : sp.volumes) {
+            vols.push_back(fmt::format("{}:{}{}", v.source, v.target, v.read_only ? ":ro" : ""));
+        }
+        j["spec"]["image"] = sp.image;
+        j["spec"]["network_mode"] = to_string(sp.network_mode);
+        j["spec"]["hostname"] = sp.hostname;
+        j["spec"]["read_only"] = sp.read_only;
+        j["spec"]["volumes"] = vols;
+        j["spec"]["cap_add"] = sp.cap_add;
+        j["spec"]["cap_drop"] = sp.cap_drop;
+        j["spec"]["privileged"] = sp.privileged;
+        j["spec"]["labels"] = sp.labels;
+        if (!sp.image_error.empty()) {
+            j["spec"]["image_error"] = sp.image_error;
+        }
+    }
     if (sp.healthcheck) {
         j["spec"]["healthcheck"] = {
             {"test", sp.healthcheck->test},

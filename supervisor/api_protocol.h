@@ -14,7 +14,19 @@
 
 namespace gantry::supervisor {
 
-enum class Command { Ps, Inspect, Logs, Start, Stop, Restart, Exec, Events, Poweroff, Reboot };
+enum class Command {
+    Ps,
+    Inspect,
+    Logs,
+    Start,
+    Stop,
+    Restart,
+    Exec,
+    Events,
+    Poweroff,
+    Reboot,
+    Config
+};
 
 struct Request {
     Command cmd = Command::Ps;

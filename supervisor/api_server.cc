@@ -334,6 +334,16 @@ void ApiServer::handle_line(Conn& c, std::string_view line) {
             hook();
             break;
         }
+        case Command::Config: {
+            if (!hooks_.config) {
+                send(c, to_line(error_json("no config information here")));
+                break;
+            }
+            json j = hooks_.config();
+            j["ok"] = true;
+            send(c, to_line(j));
+            break;
+        }
     }
 }
 

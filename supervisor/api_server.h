@@ -19,6 +19,9 @@ namespace gantry::supervisor {
 struct ApiHooks {
     std::function<void()> poweroff;
     std::function<void()> reboot;
+    // `config`: which source won, refused errors, effective services (built by the init,
+    // which owns the config; the server only relays it).
+    std::function<nlohmann::json()> config;
 };
 
 class ApiServer {

@@ -26,6 +26,18 @@ std::string_view to_string(ServiceType t) {
     return t == ServiceType::Oneshot ? "oneshot" : "simple";
 }
 
+std::string_view to_string(NetworkMode m) {
+    switch (m) {
+        case NetworkMode::Bridge:
+            return "bridge";
+        case NetworkMode::Host:
+            return "host";
+        case NetworkMode::None:
+            return "none";
+    }
+    return "?";
+}
+
 std::string_view to_string(DependCondition c) {
     switch (c) {
         case DependCondition::Started:
@@ -128,7 +140,9 @@ Status validate(const ServiceSpec& spec) {
     if (spec.name[0] == '.') {
         return fail(Error::msg("service \"{}\": name may not start with '.'", spec.name));
     }
-    if (spec.argv.empty() || spec.argv[0].empty()) {
+    // An image that could not be resolved at load leaves argv empty; the service then
+    // fails at start with image_error, which is more useful than refusing the config.
+    if (spec.image_error.empty() && (spec.argv.empty() || spec.argv[0].empty())) {
         return fail(Error::msg("service \"{}\": no command to run", spec.name));
     }
     if (spec.healthcheck && spec.healthcheck->test.empty()) {

@@ -10,6 +10,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -82,6 +83,28 @@ struct LogLimits {
     int max_files = 3;  // the live file plus max_files-1 rotated ones
 };
 
+// Compose `volumes:` entries that the container driver mounts (binds; a named volume is a
+// directory under the state dir, made by the config layer).
+struct VolumeMount {
+    std::string source;  // host path
+    std::string target;  // path in the container
+    bool read_only = false;
+};
+
+struct TmpfsMount {
+    std::string target;
+    uint64_t size_bytes = 0;  // 0 = kernel default
+};
+
+struct Ulimit {
+    uint64_t soft = 0;
+    uint64_t hard = 0;
+};
+
+// Compose `network_mode`. There is no netd yet: Bridge gets a new network namespace with
+// only `lo` up (as None does); Host shares the host's.
+enum class NetworkMode { Bridge, Host, None };
+
 struct ServiceSpec {
     std::string name;
     std::vector<std::string> argv;  // entrypoint + command, already joined
@@ -101,11 +124,29 @@ struct ServiceSpec {
     Backoff backoff;
     StartLimit start_limit;
     LogLimits logging;
+
+    // Container fields: used when `image` is set (the ContainerDriver); the ProcessDriver
+    // runs services without an image and ignores them.
+    std::string image;        // as written: "web:1.0", "oci:/path:tag", ...
+    std::string image_error;  // why the image could not be resolved at load; "" = fine
+    bool read_only = false;   // read-only root (overlay without an upper)
+    std::vector<VolumeMount> volumes;
+    std::vector<TmpfsMount> tmpfs;
+    std::vector<std::string> cap_add;  // "CAP_NET_ADMIN" or "ALL"
+    std::vector<std::string> cap_drop;
+    bool privileged = false;
+    NetworkMode network_mode = NetworkMode::Bridge;
+    std::string hostname;                   // "" = the service name
+    std::map<std::string, Ulimit> ulimits;  // "nofile" -> {soft, hard}
+    std::map<std::string, std::string> sysctls;
+    std::map<std::string, std::string> labels;
+    std::vector<std::string> ports;  // as written; logged as not published (no netd yet)
 };
 
 std::string_view to_string(RestartPolicy p);
 std::string_view to_string(ServiceType t);
 std::string_view to_string(DependCondition c);
+std::string_view to_string(NetworkMode m);
 
 // "no", "always", "on-failure", "on-failure:5", "unless-stopped".
 Status parse_restart(std::string_view text, RestartPolicy& policy, int& max_retries);

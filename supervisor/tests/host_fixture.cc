@@ -23,10 +23,21 @@ std::unique_ptr<HostInit> HostInit::start(const json& services) {
     h->dir_ = mkdtemp(tmpl);
     std::string config = h->dir_ + "/services.json";
     std::ofstream(config) << json{{"services", services}}.dump(2);
+    return launch(std::move(h), config);
+}
+
+std::unique_ptr<HostInit> HostInit::start_config(const std::string& dir,
+                                                 const std::string& config) {
+    auto h = std::make_unique<HostInit>();
+    h->dir_ = dir;
+    return launch(std::move(h), config);
+}
+
+std::unique_ptr<HostInit> HostInit::launch(std::unique_ptr<HostInit> h, const std::string& config) {
     std::string log = h->dir_ + "/init.log";
     pid_t pid = fork();
     if (pid == 0) {
-        int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+        int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
         std::string state = h->dir_ + "/state";
@@ -47,6 +58,9 @@ std::unique_ptr<HostInit> HostInit::start(const json& services) {
 
 HostInit::~HostInit() {
     terminate();
+    if (keep_dir) {
+        return;
+    }
     if (!::testing::Test::HasFailure()) {
         std::filesystem::remove_all(dir_);
     } else {

@@ -17,6 +17,10 @@ class HostInit {
     // Writes {"services": services} and starts gantry-init; fails the test if the API
     // does not come up within 5 s.
     static std::unique_ptr<HostInit> start(const nlohmann::json& services);
+    // Starts gantry-init on `config` (a cloud-config YAML) with state in <dir>/state; `dir`
+    // exists already (the test put images there) and is removed at the end.
+    static std::unique_ptr<HostInit> start_config(const std::string& dir,
+                                                  const std::string& config);
     ~HostInit();
 
     const std::string& dir() const { return dir_; }
@@ -33,8 +37,10 @@ class HostInit {
     // Sends SIGTERM and waits for exit; returns the exit status (or -1).
     int terminate();
     std::string init_log() const;
+    bool keep_dir = false;  // do not remove dir() at the end (a later run reuses it)
 
   private:
+    static std::unique_ptr<HostInit> launch(std::unique_ptr<HostInit> h, const std::string& config);
     std::string dir_;
     pid_t pid_ = -1;
 };
