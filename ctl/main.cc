@@ -3,7 +3,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string>
 #include <string_view>
+#include <vector>
 
 #include "ctl/commands.h"
 #include "ctl/image_cmd.h"
@@ -20,11 +22,25 @@ struct Command {
     std::string_view usage;
 };
 
+// `config status` lives with the service commands (it asks the API); argv[0] = "status".
+int config_status(const gantry::ctl::Args& args) {
+    std::vector<char*> argv;
+    std::string name = "config-status";
+    argv.push_back(name.data());
+    for (const auto& a : args) {
+        argv.push_back(const_cast<char*>(a.c_str()));
+    }
+    argv.push_back(nullptr);
+    return gantry::ctl::cmd_config_status(static_cast<int>(argv.size() - 1), argv.data());
+}
+
 constexpr Command kCommands[] = {
     {"config", "validate", gantry::ctl::cmd_config_validate,
      "config validate FILE...          check configs; errors as FILE:LINE:COLUMN"},
     {"config", "show", gantry::ctl::cmd_config_show,
      "config show [--output yaml|json] [FILE]   the effective config, defaults filled in"},
+    {"config", "status", config_status,
+     "config status [--output json]     which config is running, from where, what was refused"},
 };
 
 // image_command takes argv starting at the subcommand.

@@ -23,6 +23,7 @@
 #include "cloud-config/host.h"
 #include "init/machine.h"
 #include "init/pid1.h"
+#include "init/switch_root.h"
 #include "runtime/cgroup.h"
 #include "supervisor/api_server.h"
 #include "supervisor/boot_config.h"
@@ -315,6 +316,13 @@ int main(int argc, char** argv) {
         flags->cgroup_root = "/sys/fs/cgroup/gantry";
     }
     const bool pid1 = pid1_process && !flags->host_mode;
+    if (pid1 && init::on_initial_rootfs()) {
+        // Containers pivot_root, which the kernel refuses on the initial rootfs: move the
+        // image into a tmpfs first (init/switch_root.h). On success this does not return.
+        auto st = init::switch_off_rootfs(argv);
+        fmt::print(stderr, "gantry-init: staying on the initramfs root: {}\n",
+                   st ? "re-exec returned" : st.error().str());
+    }
     log::Options lo;
     log::parse_level(flags->log_level, lo.min_level);
     lo.ident = "gantry-init";

@@ -109,6 +109,18 @@ Result<Started> ContainerDriver::start_locked(const ServiceSpec& spec, const Sta
         (void)image::unmount_rootfs(rootfs);
         (void)image::remove_container(store, spec.name);
     };
+    // Volume sources that do not exist yet are made, as Docker does for the short
+    // `SOURCE:TARGET` syntax; a named volume's directory may not exist before the first
+    // start (in PID 1, /var/lib/gantry/volumes lives in RAM until storage is set up).
+    for (const auto& v : spec.volumes) {
+        if (::access(v.source.c_str(), F_OK) != 0) {
+            if (auto st = mkdir_p(v.source); !st) {
+                undo_rootfs();
+                return fail(std::move(st).error().context(
+                    fmt::format("volume {} for {}", v.source, v.target)));
+            }
+        }
+    }
     // 3. The spec.
     ContainerSpecInput in;
     in.rootfs = rootfs;
