@@ -254,10 +254,24 @@ Result<Outcome> run(const Flags& f, bool pid1) {
         }
         sup.shutdown([&] { loop.exit(0); });
     };
+    // The API's reply to `gantryctl poweroff` goes out first: through the host's
+    // virtio-serial bridge it needs a moment, and a machine with nothing to stop would
+    // otherwise power off before the reply left.
+    std::optional<Source> api_delay;
+    auto shutdown_from_api = [&](FinalAction action) {
+        auto t =
+            loop.after(std::chrono::milliseconds(200), [&, action] { begin_shutdown(action); });
+        if (t) {
+            api_delay = std::move(*t);
+        } else {
+            begin_shutdown(action);
+        }
+    };
 
-    sv::ApiServer api(loop, sup,
-                      {[&] { begin_shutdown(FinalAction::Poweroff); },
-                       [&] { begin_shutdown(FinalAction::Reboot); }, [&] { return boot.report; }});
+    sv::ApiServer api(
+        loop, sup,
+        {[&] { shutdown_from_api(FinalAction::Poweroff); },
+         [&] { shutdown_from_api(FinalAction::Reboot); }, [&] { return boot.report; }});
     if (auto st = api.listen(f.socket); !st) {
         if (!pid1) {
             return fail(std::move(st).error());

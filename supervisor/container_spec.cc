@@ -254,8 +254,11 @@ Result<json> container_spec_json(const ServiceSpec& spec, const ContainerSpecInp
     if (!in.cgroups_path.empty()) {
         j["linux"]["cgroupsPath"] = in.cgroups_path;
     }
-    // Docker's --privileged also runs without seccomp.
-    if (!spec.privileged) {
+    // Docker's --privileged also runs without seccomp (the runtime's default spec that
+    // this starts from carries the default profile, so it is removed, not just not added).
+    if (spec.privileged) {
+        j["linux"].erase("seccomp");
+    } else {
         j["linux"]["seccomp"] = runtime::default_seccomp_profile();
     }
     return j;
