@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "base/strings.h"
+#include "runtime/capabilities.h"
 #include "runtime/default_spec.h"
 #include "runtime/seccomp.h"
 
@@ -14,51 +15,11 @@ using json = nlohmann::json;
 
 namespace {
 
-// Every capability the kernel headers of our build know (privileged and cap_add: ALL).
+// Every capability the runtime knows (privileged and cap_add: ALL), in bit order; the name
+// table itself lives in runtime/capabilities.cc.
 const std::vector<std::string>& all_caps() {
-    static const std::vector<std::string> caps = {
-        "CAP_CHOWN",
-        "CAP_DAC_OVERRIDE",
-        "CAP_DAC_READ_SEARCH",
-        "CAP_FOWNER",
-        "CAP_FSETID",
-        "CAP_KILL",
-        "CAP_SETGID",
-        "CAP_SETUID",
-        "CAP_SETPCAP",
-        "CAP_LINUX_IMMUTABLE",
-        "CAP_NET_BIND_SERVICE",
-        "CAP_NET_BROADCAST",
-        "CAP_NET_ADMIN",
-        "CAP_NET_RAW",
-        "CAP_IPC_LOCK",
-        "CAP_IPC_OWNER",
-        "CAP_SYS_MODULE",
-        "CAP_SYS_RAWIO",
-        "CAP_SYS_CHROOT",
-        "CAP_SYS_PTRACE",
-        "CAP_SYS_PACCT",
-        "CAP_SYS_ADMIN",
-        "CAP_SYS_BOOT",
-        "CAP_SYS_NICE",
-        "CAP_SYS_RESOURCE",
-        "CAP_SYS_TIME",
-        "CAP_SYS_TTY_CONFIG",
-        "CAP_MKNOD",
-        "CAP_LEASE",
-        "CAP_AUDIT_WRITE",
-        "CAP_AUDIT_CONTROL",
-        "CAP_SETFCAP",
-        "CAP_MAC_OVERRIDE",
-        "CAP_MAC_ADMIN",
-        "CAP_SYSLOG",
-        "CAP_WAKE_ALARM",
-        "CAP_BLOCK_SUSPEND",
-        "CAP_AUDIT_READ",
-        "CAP_PERFMON",
-        "CAP_BPF",
-        "CAP_CHECKPOINT_RESTORE",
-    };
+    static const std::vector<std::string> caps =
+        runtime::capability_names((uint64_t{1} << (runtime::kLastKnownCap + 1)) - 1);
     return caps;
 }
 
@@ -78,7 +39,7 @@ Result<std::vector<std::string>> effective_caps(const ServiceSpec& spec,
             caps = all_caps();
             continue;
         }
-        if (std::ranges::find(all_caps(), c) == all_caps().end()) {
+        if (runtime::capability_number(c) < 0) {
             return fail(Error::msg("cap_add: unknown capability \"{}\"", raw));
         }
         if (std::ranges::find(caps, c) == caps.end()) {
