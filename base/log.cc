@@ -6,6 +6,7 @@
 #include <mutex>
 
 #include "base/fd.h"
+#include "base/strings.h"
 
 namespace gantry::log {
 namespace {
@@ -91,30 +92,7 @@ void append_text_value(std::string& out, std::string_view v) {
 }
 
 void append_json_string(std::string& out, std::string_view v) {
-    out += '"';
-    for (char c : v) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
-                } else {
-                    out += c;
-                }
-        }
-    }
-    out += '"';
+    out += json_quote(v);
 }
 
 void emit(State& s, Level level, std::string_view line) {

@@ -1,5 +1,7 @@
 #include "base/strings.h"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 
 namespace gantry {
@@ -37,6 +39,34 @@ std::string join(const std::vector<std::string>& parts, std::string_view sep) {
         }
         out += parts[i];
     }
+    return out;
+}
+
+std::string json_quote(std::string_view v) {
+    std::string out = "\"";
+    for (char c : v) {
+        switch (c) {
+            case '"':
+                out += "\\\"";
+                break;
+            case '\\':
+                out += "\\\\";
+                break;
+            case '\n':
+                out += "\\n";
+                break;
+            case '\t':
+                out += "\\t";
+                break;
+            default:
+                if (static_cast<unsigned char>(c) < 0x20) {
+                    out += fmt::format("\\u{:04x}", static_cast<unsigned char>(c));
+                } else {
+                    out += c;
+                }
+        }
+    }
+    out += '"';
     return out;
 }
 

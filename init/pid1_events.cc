@@ -38,30 +38,7 @@ std::string find_virtio_port(std::string_view name, const std::string& sysfs_roo
 }
 
 std::string json_str(std::string_view s) {
-    std::string out = "\"";
-    for (char c : s) {
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            default:
-                if (static_cast<unsigned char>(c) < 0x20) {
-                    out += fmt::format("\\u{:04x}", static_cast<unsigned>(c));
-                } else {
-                    out.push_back(c);
-                }
-        }
-    }
-    return out + "\"";
+    return json_quote(s);
 }
 
 void EventChannel::open(int wait_ms) {
