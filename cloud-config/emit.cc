@@ -116,6 +116,10 @@ ordered_json service_json(const Service& s) {
     j["cpus"] = s.resources.cpus;
     j["pids_limit"] = s.resources.pids;
     j["notify"] = s.notify;
+    if (s.notify) {
+        j["start_timeout"] = format_duration(s.start_timeout);
+        j["watchdog"] = format_duration(s.watchdog);
+    }
     return j;
 }
 

@@ -217,9 +217,11 @@ struct Service {
     std::map<std::string, std::string> sysctls;
     std::map<std::string, std::string> labels;
     Resources resources;
-    bool notify = false;                    // readiness through sd_notify READY=1
-    Mark mark;                              // of the service's name
-    std::map<std::string, Mark> key_marks;  // of each key written, by key name
+    bool notify = false;                                // readiness through sd_notify READY=1
+    Duration start_timeout = std::chrono::seconds(90);  // notify: READY=1 within this; 0 = none
+    Duration watchdog = Duration::zero();               // notify: WATCHDOG=1 this often; 0 = off
+    Mark mark;                                          // of the service's name
+    std::map<std::string, Mark> key_marks;              // of each key written, by key name
 
     // Where `key` was written, or the service's name when it was not.
     Mark mark_of(std::string_view key) const;

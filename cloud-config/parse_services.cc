@@ -1,4 +1,5 @@
-// The services section: Docker Compose's service keys, plus Gantry's type and notify.
+// The services section: Docker Compose's service keys, plus Gantry's type, notify,
+// start_timeout and watchdog.
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -10,12 +11,17 @@ namespace gantry::config::detail {
 namespace {
 
 const std::vector<std::string> kServiceKeys = {
-    "image",       "command",     "entrypoint",        "environment", "env_file",    "ports",
-    "volumes",     "tmpfs",       "restart",           "depends_on",  "healthcheck", "user",
-    "working_dir", "read_only",   "cap_add",           "cap_drop",    "privileged",  "network_mode",
-    "hostname",    "stop_signal", "stop_grace_period", "ulimits",     "sysctls",     "labels",
-    "mem_limit",   "cpus",        "pids_limit",        "deploy",      "type",        "notify",
-    "resources",
+    "image",       "command",       "entrypoint",
+    "environment", "env_file",      "ports",
+    "volumes",     "tmpfs",         "restart",
+    "depends_on",  "healthcheck",   "user",
+    "working_dir", "read_only",     "cap_add",
+    "cap_drop",    "privileged",    "network_mode",
+    "hostname",    "stop_signal",   "stop_grace_period",
+    "ulimits",     "sysctls",       "labels",
+    "mem_limit",   "cpus",          "pids_limit",
+    "deploy",      "type",          "notify",
+    "resources",   "start_timeout", "watchdog",
 };
 
 // Compose keys with no meaning on a single Gantry machine, with what to do instead.
@@ -476,6 +482,8 @@ void parse_service(Reader& r, const Entry& e, Service& s) {
         }
     }
     r.get(*f, "notify", path, s.notify);
+    r.get_duration(*f, "start_timeout", path, s.start_timeout);
+    r.get_duration(*f, "watchdog", path, s.watchdog);
 }
 
 }  // namespace

@@ -99,6 +99,16 @@ void check_conflicts(Reader& r, const Service& s) {
                        fmt::format("{} is both added and dropped", c));
         }
     }
+    // Both are about sd_notify messages; without NOTIFY_SOCKET they could never be met.
+    if (!s.notify && s.key_marks.contains("start_timeout")) {
+        r.error_at(s.mark_of("start_timeout"), child(path, "start_timeout"),
+                   "start_timeout waits for READY=1 and needs notify: true (without notify a "
+                   "service is up once started)");
+    }
+    if (!s.notify && s.watchdog > Duration::zero()) {
+        r.error_at(s.mark_of("watchdog"), child(path, "watchdog"),
+                   "watchdog needs notify: true (WATCHDOG=1 arrives on NOTIFY_SOCKET)");
+    }
     if (s.type == ServiceType::oneshot) {
         if (s.restart.policy == RestartPolicy::always ||
             s.restart.policy == RestartPolicy::unless_stopped) {

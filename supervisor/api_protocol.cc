@@ -158,6 +158,8 @@ json status_json(const ServiceStatus& s, bool detailed) {
         {"restart", sp.max_retries > 0 ? fmt::format("{}:{}", to_string(sp.restart), sp.max_retries)
                                        : std::string(to_string(sp.restart))},
         {"notify", sp.notify},
+        {"start_timeout", format_duration(sp.start_timeout)},
+        {"watchdog", format_duration(sp.watchdog)},
         {"depends_on", deps},
         {"stop_signal", signal_name(sp.stop_signal)},
         {"stop_grace_period", format_duration(sp.stop_grace_period)},

@@ -129,6 +129,14 @@ Result<json> container_spec_json(const ServiceSpec& spec, const ContainerSpecInp
     std::vector<std::string> env = spec.env;
     if (!in.notify_socket.empty()) {
         env.push_back("NOTIFY_SOCKET=" + std::string(kContainerNotifySocket));
+        if (spec.watchdog > Duration(0)) {
+            // The service is PID 1 of its own pid namespace; sd_watchdog_enabled() compares
+            // WATCHDOG_PID with getpid(), so children it forks do not take it for theirs.
+            env.push_back(fmt::format(
+                "WATCHDOG_USEC={}",
+                std::chrono::duration_cast<std::chrono::microseconds>(spec.watchdog).count()));
+            env.push_back("WATCHDOG_PID=1");
+        }
     }
     p["env"] = env;
     p["cwd"] = spec.working_dir.empty() ? "/" : spec.working_dir;

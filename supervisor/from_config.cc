@@ -225,6 +225,8 @@ Result<ServiceSpec> service_from_config(const config::Service& svc, const FromCo
     spec.type =
         svc.type == config::ServiceType::oneshot ? ServiceType::Oneshot : ServiceType::Simple;
     spec.notify = svc.notify;
+    spec.start_timeout = svc.start_timeout;
+    spec.watchdog = svc.watchdog;
     spec.stop_grace_period = svc.stop_grace_period;
     spec.resources = {svc.resources.memory_bytes, svc.resources.cpus,
                       static_cast<int64_t>(svc.resources.pids)};

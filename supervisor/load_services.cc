@@ -42,10 +42,10 @@ Result<std::vector<std::string>> get_strings(const json& v, const char* key) {
 
 Result<ServiceSpec> parse_one(const std::string& name, const json& j) {
     static const std::vector<std::string> kKeys = {
-        "command",   "environment", "working_dir", "user",
-        "rootfs",    "restart",     "depends_on",  "type",
-        "notify",    "healthcheck", "stop_signal", "stop_grace_period",
-        "resources", "backoff",     "start_limit", "logging"};
+        "command",     "environment",       "working_dir", "user",    "rootfs",
+        "restart",     "depends_on",        "type",        "notify",  "healthcheck",
+        "stop_signal", "stop_grace_period", "resources",   "backoff", "start_limit",
+        "logging",     "start_timeout",     "watchdog"};
     if (!j.is_object()) {
         return fail(Error::msg("must be an object"));
     }
@@ -98,6 +98,8 @@ Result<ServiceSpec> parse_one(const std::string& name, const json& j) {
     }
     s.type = type == "oneshot" ? ServiceType::Oneshot : ServiceType::Simple;
     s.notify = j.value("notify", false);
+    s.start_timeout = GANTRY_TRY(get_duration(j, "start_timeout", s.start_timeout));
+    s.watchdog = GANTRY_TRY(get_duration(j, "watchdog", s.watchdog));
     if (auto it = j.find("healthcheck"); it != j.end()) {
         HealthCheck hc;
         auto test = GANTRY_TRY_CTX(get_strings(it->at("test"), "test"), "healthcheck");

@@ -44,6 +44,7 @@ NotifyMessage parse_notify(std::string_view datagram) {
             m.reloading = value == "1";
         } else if (key == "WATCHDOG") {
             m.watchdog = value == "1";
+            m.watchdog_trigger = value == "trigger";
         } else if (key == "STATUS") {
             m.status = std::string(value);
         } else if (key == "ERRNO") {

@@ -275,6 +275,13 @@ Result<Started> ProcessDriver::start(const ServiceSpec& spec, const StartIo& io)
     std::vector<std::string> env = base_env(spec);
     if (!io.notify_socket.empty()) {
         env.push_back("NOTIFY_SOCKET=" + io.notify_socket);
+        if (spec.watchdog > Duration(0)) {
+            // No WATCHDOG_PID: the pid is known only after clone, and the child may not
+            // allocate. sd_watchdog_enabled() accepts a missing WATCHDOG_PID.
+            env.push_back(fmt::format(
+                "WATCHDOG_USEC={}",
+                std::chrono::duration_cast<std::chrono::microseconds>(spec.watchdog).count()));
+        }
     }
     Started s;
     Fd procs;

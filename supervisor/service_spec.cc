@@ -156,6 +156,17 @@ Status validate(const ServiceSpec& spec) {
                                spec.name, format_duration(spec.backoff.max),
                                format_duration(spec.backoff.initial)));
     }
+    if (spec.start_timeout < 0s) {
+        return fail(Error::msg("service \"{}\": start_timeout must be >= 0", spec.name));
+    }
+    if (spec.watchdog < 0s) {
+        return fail(Error::msg("service \"{}\": watchdog must be >= 0", spec.name));
+    }
+    if (spec.watchdog > 0s && !spec.notify) {
+        return fail(Error::msg(
+            "service \"{}\": watchdog needs notify: true (WATCHDOG=1 comes over NOTIFY_SOCKET)",
+            spec.name));
+    }
     if (spec.start_limit.burst < 0) {
         return fail(Error::msg("service \"{}\": start limit burst must be >= 0", spec.name));
     }

@@ -117,6 +117,12 @@ struct ServiceSpec {
     std::vector<Dependency> depends_on;
     ServiceType type = ServiceType::Simple;
     bool notify = false;  // readiness through sd_notify READY=1
+    // notify only: no READY=1 within this fails the start (systemd TimeoutStartSec,
+    // default 90s there too); 0 = wait forever.
+    Duration start_timeout = 90s;
+    // notify only: WATCHDOG=1 expected at least this often (systemd WatchdogSec), passed
+    // as WATCHDOG_USEC; a miss kills the service with SIGABRT. 0 = off.
+    Duration watchdog{0};
     std::optional<HealthCheck> healthcheck;
     int stop_signal = SIGTERM;
     Duration stop_grace_period = 10s;

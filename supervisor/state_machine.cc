@@ -12,6 +12,8 @@ Policy Policy::from(const ServiceSpec& spec) {
     p.notify = spec.notify;
     p.has_health = spec.healthcheck.has_value();
     p.stop_grace = spec.stop_grace_period;
+    p.start_timeout = spec.notify ? spec.start_timeout : Duration(0);
+    p.watchdog = spec.notify ? spec.watchdog : Duration(0);
     p.backoff = spec.backoff;
     p.start_limit = spec.start_limit;
     return p;
@@ -47,6 +49,7 @@ bool is_up(State s) {
 namespace {
 
 void record_start(Machine& m, Duration now) {
+    m.failure.clear();
     m.started_at = now;
     m.starts.push_back(now);
 }
@@ -58,18 +61,22 @@ void prune_starts(Machine& m, const Policy& p, Duration now) {
 }
 
 // The main process is gone and nobody asked for that: decide between exited, failed and
-// a restart after a backoff delay.
+// a restart after a backoff delay. `forced_failure`: the supervisor stopped it for failing
+// (start timeout, watchdog), so even a clean exit after the stop signal is a failure, as
+// systemd's "timeout" and "watchdog" results are.
 void after_exit(Transition& t, const Policy& p, const ExitStatus& status, bool oom,
-                const std::string& detail, Duration now) {
+                const std::string& detail, Duration now, bool forced_failure = false) {
     Machine& m = t.next;
     std::string what = !detail.empty() ? detail : oom ? "OOM-killed" : status.str();
-    if (p.type == ServiceType::Oneshot && status.success()) {
+    const bool success = status.success() && !forced_failure;
+    if (p.type == ServiceType::Oneshot && success) {
         m.state = State::Exited;
         m.reason = "completed";
         return;
     }
-    if (!wants_restart(p, status)) {
-        m.state = status.success() ? State::Exited : State::Failed;
+    bool restart = forced_failure ? p.restart != RestartPolicy::No : wants_restart(p, status);
+    if (!restart) {
+        m.state = success ? State::Exited : State::Failed;
         m.reason = what;
         return;
     }
@@ -104,12 +111,44 @@ void begin_stop(Transition& t, const Policy& p, bool health_running) {
     t.next.state = State::Stopping;
     t.next.stop_wanted = true;
     t.next.killed = false;
+    t.next.failure.clear();
     t.next.reason = "stop requested";
     if (health_running) {
         t.actions.push_back({ActionKind::StopHealth});
     }
+    if (p.watchdog > Duration(0)) {
+        t.actions.push_back({ActionKind::StopWatchdog});
+    }
     t.actions.push_back({ActionKind::SendStop});
     t.actions.push_back({ActionKind::ArmTimer, p.stop_grace});
+}
+
+// The supervisor stops a service that failed while up: with `signal` (0 = its stop
+// signal), SIGKILL after the grace period, then the restart policy as for a crash.
+void begin_failure_stop(Transition& t, const Policy& p, bool health_running, std::string why,
+                        int signal) {
+    t.next.state = State::Stopping;
+    t.next.killed = false;
+    t.next.failure = why;
+    t.next.reason = std::move(why);
+    if (health_running) {
+        t.actions.push_back({ActionKind::StopHealth});
+    }
+    if (p.watchdog > Duration(0)) {
+        t.actions.push_back({ActionKind::StopWatchdog});
+    }
+    t.actions.push_back({ActionKind::SendStop, Duration(0), signal});
+    t.actions.push_back({ActionKind::ArmTimer, p.stop_grace});
+}
+
+// Leaving an up state because the process ended: timers of the run go.
+void end_of_run(Transition& t, const Policy& p, bool start_timer_armed) {
+    if (start_timer_armed) {
+        t.actions.push_back({ActionKind::CancelTimer});
+    }
+    if (p.watchdog > Duration(0)) {
+        t.actions.push_back({ActionKind::StopWatchdog});
+    }
 }
 
 }  // namespace
@@ -141,10 +180,17 @@ Transition step(const Machine& m, const Policy& p, const Event& e, Duration now)
                 return t;
             }
             break;
-        case State::Starting:
+        case State::Starting: {
+            const bool start_timer = p.notify && p.start_timeout > Duration(0);
             if (e.kind == EventKind::Spawned) {
+                if (p.watchdog > Duration(0)) {
+                    t.actions.push_back({ActionKind::ArmWatchdog});
+                }
                 if (p.notify) {
                     n.reason = "waiting for READY=1";
+                    if (start_timer) {
+                        t.actions.push_back({ActionKind::ArmTimer, p.start_timeout});
+                    }
                     return t;
                 }
                 n.state = State::Running;
@@ -157,15 +203,32 @@ Transition step(const Machine& m, const Policy& p, const Event& e, Duration now)
             if (e.kind == EventKind::Ready) {
                 n.state = State::Running;
                 n.reason.clear();
+                if (start_timer) {
+                    t.actions.push_back({ActionKind::CancelTimer});
+                }
                 if (p.has_health) {
                     t.actions.push_back({ActionKind::StartHealth});
                 }
+                return t;
+            }
+            if (e.kind == EventKind::TimerFired && start_timer) {
+                // systemd's TimeoutStartSec for Type=notify: stop signal, then SIGKILL.
+                begin_failure_stop(
+                    t, p, false,
+                    fmt::format("no READY=1 within {}", format_duration(p.start_timeout)), 0);
+                return t;
+            }
+            if (e.kind == EventKind::WatchdogExpired) {
+                begin_failure_stop(t, p, false, e.detail, SIGABRT);
                 return t;
             }
             if (e.kind == EventKind::SpawnFailed || e.kind == EventKind::Exited) {
                 ExitStatus st = e.kind == EventKind::Exited
                                     ? e.status
                                     : ExitStatus{ExitStatus::Kind::Exited, 127, 0};
+                if (e.kind == EventKind::Exited) {
+                    end_of_run(t, p, start_timer);
+                }
                 after_exit(t, p, st, e.oom, e.kind == EventKind::SpawnFailed ? e.detail : "", now);
                 return t;
             }
@@ -174,6 +237,7 @@ Transition step(const Machine& m, const Policy& p, const Event& e, Duration now)
                 return t;
             }
             break;
+        }
         case State::Running:
         case State::Healthy:
         case State::Unhealthy:
@@ -192,11 +256,17 @@ Transition step(const Machine& m, const Policy& p, const Event& e, Duration now)
                 if (health_running) {
                     t.actions.push_back({ActionKind::StopHealth});
                 }
+                end_of_run(t, p, false);
                 after_exit(t, p, e.status, e.oom, "", now);
                 return t;
             }
             if (e.kind == EventKind::StopRequested) {
                 begin_stop(t, p, health_running);
+                return t;
+            }
+            if (e.kind == EventKind::WatchdogExpired) {
+                // systemd's WatchdogSignal= default: SIGABRT (a core dump shows the hang).
+                begin_failure_stop(t, p, health_running, e.detail, SIGABRT);
                 return t;
             }
             break;
@@ -208,10 +278,22 @@ Transition step(const Machine& m, const Policy& p, const Event& e, Duration now)
                 t.actions.push_back({ActionKind::SendKill});
                 return t;
             }
+            if (e.kind == EventKind::Exited && !m.failure.empty() && !m.stop_wanted) {
+                t.actions.push_back({ActionKind::CancelTimer});
+                after_exit(t, p, e.status, e.oom,
+                           fmt::format("{} ({})", m.failure, e.oom ? "OOM-killed" : e.status.str()),
+                           now, true);
+                return t;
+            }
             if (e.kind == EventKind::Exited) {
                 n.state = State::Exited;
                 n.reason = fmt::format("stopped ({})", e.oom ? "OOM-killed" : e.status.str());
                 t.actions.push_back({ActionKind::CancelTimer});
+                return t;
+            }
+            if (e.kind == EventKind::StopRequested && !m.failure.empty() && !m.stop_wanted) {
+                // Stopping for a failure, and now a person wants it down: no restart after.
+                n.stop_wanted = true;
                 return t;
             }
             break;
@@ -301,6 +383,8 @@ std::string_view to_string(EventKind k) {
             return "start_requested";
         case EventKind::TimerFired:
             return "timer";
+        case EventKind::WatchdogExpired:
+            return "watchdog";
     }
     return "?";
 }

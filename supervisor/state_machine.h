@@ -31,39 +31,43 @@ enum class State {
 };
 
 enum class EventKind {
-    DepsReady,       // every depends_on condition holds
-    Spawned,         // the driver started the process
-    SpawnFailed,     // the driver could not start it (detail says why)
-    Ready,           // READY=1 from the notify socket
-    HealthOk,        // a healthcheck passed
-    HealthFail,      // `retries` healthchecks failed in a row
-    Exited,          // the main process ended (status, oom)
-    StopRequested,   // gantryctl stop, shutdown, or restart's first half
-    StartRequested,  // gantryctl start
-    TimerFired,      // the one timer of the machine: backoff delay or stop grace period
+    DepsReady,        // every depends_on condition holds
+    Spawned,          // the driver started the process
+    SpawnFailed,      // the driver could not start it (detail says why)
+    Ready,            // READY=1 from the notify socket
+    HealthOk,         // a healthcheck passed
+    HealthFail,       // `retries` healthchecks failed in a row
+    Exited,           // the main process ended (status, oom)
+    StopRequested,    // gantryctl stop, shutdown, or restart's first half
+    StartRequested,   // gantryctl start
+    TimerFired,       // the one timer of the machine: backoff delay, start timeout or stop grace
+    WatchdogExpired,  // no WATCHDOG=1 within `watchdog`, or WATCHDOG=trigger (detail says which)
 };
 
 struct Event {
     EventKind kind;
     ExitStatus status{};  // Exited
     bool oom = false;     // Exited: the kernel OOM-killed it (memory.events oom_kill grew)
-    std::string detail;   // SpawnFailed: the error
+    std::string detail;   // SpawnFailed: the error; WatchdogExpired: what happened
 };
 
 enum class ActionKind {
-    Spawn,        // start the process (deps are known to hold)
-    SendStop,     // send the stop signal to the service
-    SendKill,     // SIGKILL the whole service
-    ArmTimer,     // (re)arm the machine's timer for `delay`
-    CancelTimer,  // disarm it
-    StartHealth,  // begin healthchecks
-    StopHealth,   // stop healthchecks
-    CheckDeps,    // evaluate depends_on again; the supervisor answers with DepsReady
+    Spawn,         // start the process (deps are known to hold)
+    SendStop,      // send the stop signal (or `signal` when set) to the service
+    SendKill,      // SIGKILL the whole service
+    ArmTimer,      // (re)arm the machine's timer for `delay`
+    CancelTimer,   // disarm it
+    StartHealth,   // begin healthchecks
+    StopHealth,    // stop healthchecks
+    CheckDeps,     // evaluate depends_on again; the supervisor answers with DepsReady
+    ArmWatchdog,   // start the watchdog timer (`watchdog`); WATCHDOG=1 re-arms it
+    StopWatchdog,  // disarm it
 };
 
 struct Action {
     ActionKind kind;
     Duration delay{0};
+    int signal = 0;  // SendStop: 0 = the service's stop signal
     bool operator==(const Action&) const = default;
 };
 
@@ -75,6 +79,11 @@ struct Policy {
     bool notify = false;
     bool has_health = false;
     Duration stop_grace = 10s;
+    // notify services only: no READY=1 within this is a failure (systemd TimeoutStartSec).
+    // 0 = wait forever.
+    Duration start_timeout{0};
+    // 0 = no watchdog; else WATCHDOG=1 is expected at least this often (WatchdogSec).
+    Duration watchdog{0};
     Backoff backoff;
     StartLimit start_limit;
 
@@ -89,7 +98,10 @@ struct Machine {
     std::deque<Duration> starts;  // spawn times within the start-limit interval
     bool stop_wanted = false;     // a person (or shutdown) wants it down
     bool killed = false;          // SIGKILL was sent in this stop
-    std::string reason;           // why it is in this state, for `ps`/`inspect`
+    // Set when the supervisor itself stops the service because it failed (start timeout,
+    // watchdog): the exit then counts as a failure and the restart policy applies.
+    std::string failure;
+    std::string reason;  // why it is in this state, for `ps`/`inspect`
 };
 
 struct Transition {

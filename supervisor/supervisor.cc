@@ -84,6 +84,18 @@ Status Supervisor::load(std::vector<ServiceSpec> specs) {
                 feed(*up, {EventKind::TimerFired});
             }
         }));
+        if (up->policy.watchdog > Duration(0)) {
+            up->watchdog_timer = GANTRY_TRY(loop_.after(kFarFuture, [this, up] {
+                if (up->watchdog_armed) {
+                    up->watchdog_armed = false;
+                    feed(*up, {EventKind::WatchdogExpired,
+                               {},
+                               false,
+                               fmt::format("watchdog timeout: no WATCHDOG=1 within {}",
+                                           format_duration(up->policy.watchdog))});
+                }
+            }));
+        }
         up->log.on_line = [up](const std::string& line) {
             for (auto& [id, fn] : up->log_subs) {
                 fn(line);
@@ -145,7 +157,9 @@ void Supervisor::act(Unit& u, const Action& a) {
         case ActionKind::SendStop:
         case ActionKind::SendKill:
             if (u.proc) {
-                int sig = a.kind == ActionKind::SendKill ? SIGKILL : u.spec.stop_signal;
+                int sig = a.kind == ActionKind::SendKill ? SIGKILL
+                          : a.signal != 0                ? a.signal
+                                                         : u.spec.stop_signal;
                 if (auto st = driver_.kill(u.spec, u.proc->started, sig, sig == SIGKILL); !st) {
                     log::warn("signal failed",
                               {{"service", u.spec.name}, {"error", st.error().str()}});
@@ -170,6 +184,15 @@ void Supervisor::act(Unit& u, const Action& a) {
             break;
         case ActionKind::CheckDeps:
             check_deps(u);
+            break;
+        case ActionKind::ArmWatchdog:
+            if (u.watchdog_timer.valid()) {
+                u.watchdog_armed = true;
+                (void)u.watchdog_timer.rearm(u.policy.watchdog);
+            }
+            break;
+        case ActionKind::StopWatchdog:
+            u.watchdog_armed = false;
             break;
     }
 }

@@ -73,9 +73,21 @@ void Supervisor::on_notify(Unit& u) {
         }
         if (m.watchdog) {
             u.last_watchdog = loop_.now();
+            if (u.watchdog_armed) {
+                (void)u.watchdog_timer.rearm(u.policy.watchdog);
+            }
         }
         if (m.ready) {
             feed(u, {EventKind::Ready});
+        }
+        if (m.watchdog_trigger) {
+            // sd_notify(3): "WATCHDOG=trigger" asks for the watchdog action at once, with
+            // or without WatchdogSec; the machine ignores it unless the service is up.
+            u.watchdog_armed = false;
+            feed(u, {EventKind::WatchdogExpired,
+                     {},
+                     false,
+                     "watchdog triggered by the service (WATCHDOG=trigger)"});
         }
     }
 }

@@ -51,6 +51,8 @@ struct Supervisor::Unit {
     Source notify_src;
     std::string notify_status;
     Duration last_watchdog{0};
+    Source watchdog_timer;  // armed while the service is up with `watchdog` set
+    bool watchdog_armed = false;
 
     ServiceLog log;
     std::map<int, Supervisor::LineFn> log_subs;

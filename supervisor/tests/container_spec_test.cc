@@ -56,6 +56,18 @@ TEST(ContainerSpec, DefaultProfileWithTheService) {
     ASSERT_TRUE(spec) << spec.error().str();
 }
 
+TEST(ContainerSpec, WatchdogEnvForTheContainersInit) {
+    ServiceSpec s = web();
+    s.notify = true;
+    s.watchdog = std::chrono::seconds(10);
+    ContainerSpecInput in{.rootfs = "/r", .uid = 0, .gid = 0, .notify_socket = "/run/n/web"};
+    auto r = container_spec_json(s, in);
+    ASSERT_TRUE(r) << r.error().str();
+    auto env = (*r)["process"]["env"].get<std::vector<std::string>>();
+    EXPECT_NE(std::find(env.begin(), env.end(), "WATCHDOG_USEC=10000000"), env.end());
+    EXPECT_NE(std::find(env.begin(), env.end(), "WATCHDOG_PID=1"), env.end());
+}
+
 TEST(ContainerSpec, HostNetworkVolumesTmpfsLimits) {
     ServiceSpec s = web();
     s.network_mode = NetworkMode::Host;

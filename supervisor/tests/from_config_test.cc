@@ -106,6 +106,8 @@ TEST(FromConfig, ContainerFieldsAreCopied) {
     restart: on-failure:4
     type: oneshot
     notify: true
+    start_timeout: 20s
+    watchdog: 5s
     read_only: true
     volumes: ["/srv/data:/data:ro", "cache:/cache"]
     tmpfs: ["/run"]
@@ -126,6 +128,8 @@ TEST(FromConfig, ContainerFieldsAreCopied) {
     EXPECT_EQ(s.max_retries, 4);
     EXPECT_EQ(s.type, ServiceType::Oneshot);
     EXPECT_TRUE(s.notify);
+    EXPECT_EQ(s.start_timeout, std::chrono::seconds(20));
+    EXPECT_EQ(s.watchdog, std::chrono::seconds(5));
     EXPECT_TRUE(s.read_only);
     ASSERT_EQ(s.volumes.size(), 2u);
     EXPECT_EQ(s.volumes[0].source, "/srv/data");

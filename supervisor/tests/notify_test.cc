@@ -30,6 +30,9 @@ TEST(Notify, SkipsMalformedAndUnknown) {
     EXPECT_FALSE(parse_notify("").ready);
     EXPECT_TRUE(parse_notify("STOPPING=1").stopping);
     EXPECT_TRUE(parse_notify("RELOADING=1\n").reloading);
+    NotifyMessage t = parse_notify("WATCHDOG=trigger");
+    EXPECT_TRUE(t.watchdog_trigger);
+    EXPECT_FALSE(t.watchdog);
 }
 
 TEST(Notify, SocketCarriesSenderPid) {

@@ -54,6 +54,9 @@ TEST(StateMachine, TransitionTable) {
     health.has_health = true;
     Policy oneshot;
     oneshot.type = ServiceType::Oneshot;
+    Policy timed = notify;  // notify with a start timeout and a watchdog
+    timed.start_timeout = 90s;
+    timed.watchdog = 10s;
     std::vector<Row> rows = {
         {State::Waiting, EventKind::DepsReady, simple, State::Starting, {ActionKind::Spawn}},
         {State::Waiting, EventKind::StopRequested, simple, State::Exited, {}},
@@ -113,6 +116,38 @@ TEST(StateMachine, TransitionTable) {
         {State::Failed, EventKind::StartRequested, simple, State::Waiting, {ActionKind::CheckDeps}},
         {State::Running, EventKind::Exited, oneshot, State::Exited, {}},
         {State::Running, EventKind::Exited, always(), State::Backoff, {ActionKind::ArmTimer}},
+        {State::Starting,
+         EventKind::Spawned,
+         timed,
+         State::Starting,
+         {ActionKind::ArmWatchdog, ActionKind::ArmTimer}},
+        {State::Starting, EventKind::Ready, timed, State::Running, {ActionKind::CancelTimer}},
+        {State::Starting,
+         EventKind::TimerFired,
+         timed,
+         State::Stopping,
+         {ActionKind::StopWatchdog, ActionKind::SendStop, ActionKind::ArmTimer}},
+        {State::Starting,
+         EventKind::Exited,
+         timed,
+         State::Exited,
+         {ActionKind::CancelTimer, ActionKind::StopWatchdog}},
+        {State::Starting,
+         EventKind::WatchdogExpired,
+         timed,
+         State::Stopping,
+         {ActionKind::StopWatchdog, ActionKind::SendStop, ActionKind::ArmTimer}},
+        {State::Running,
+         EventKind::WatchdogExpired,
+         timed,
+         State::Stopping,
+         {ActionKind::StopWatchdog, ActionKind::SendStop, ActionKind::ArmTimer}},
+        {State::Running, EventKind::Exited, timed, State::Exited, {ActionKind::StopWatchdog}},
+        {State::Running,
+         EventKind::StopRequested,
+         timed,
+         State::Stopping,
+         {ActionKind::StopWatchdog, ActionKind::SendStop, ActionKind::ArmTimer}},
     };
     for (const auto& r : rows) {
         Transition t = step(in(r.from), r.policy, {r.event, code(0)}, 100s);
@@ -133,11 +168,19 @@ TEST(StateMachine, IgnoredEventsChangeNothing) {
         State s;
         EventKind e;
     } ignored[] = {
-        {State::Waiting, EventKind::Exited},         {State::Waiting, EventKind::TimerFired},
-        {State::Running, EventKind::Ready},          {State::Running, EventKind::StartRequested},
-        {State::Stopping, EventKind::StopRequested}, {State::Stopping, EventKind::HealthOk},
-        {State::Exited, EventKind::StopRequested},   {State::Failed, EventKind::Exited},
-        {State::Backoff, EventKind::Ready},          {State::Healthy, EventKind::Spawned},
+        {State::Waiting, EventKind::Exited},
+        {State::Waiting, EventKind::TimerFired},
+        {State::Running, EventKind::Ready},
+        {State::Running, EventKind::StartRequested},
+        {State::Stopping, EventKind::StopRequested},
+        {State::Stopping, EventKind::HealthOk},
+        {State::Exited, EventKind::StopRequested},
+        {State::Failed, EventKind::Exited},
+        {State::Backoff, EventKind::Ready},
+        {State::Healthy, EventKind::Spawned},
+        {State::Starting, EventKind::TimerFired},
+        {State::Exited, EventKind::WatchdogExpired},
+        {State::Stopping, EventKind::WatchdogExpired},
     };
     for (const auto& i : ignored) {
         Transition t = step(in(i.s), p, {i.e}, 1s);
@@ -286,6 +329,97 @@ TEST(StateMachine, StoppedServiceDoesNotRestart) {
     Transition t = step(in(State::Stopping), always(), {EventKind::Exited, killed(15)}, 1s);
     EXPECT_EQ(t.next.state, State::Exited);
     EXPECT_EQ(t.next.reason, "stopped (killed by SIGTERM)");
+}
+
+// Issue 5: a notify service that never sends READY=1, walked on a fake clock: stop signal
+// at start_timeout, SIGKILL after the grace period, then the restart policy as for a crash.
+TEST(StartTimeout, StopsKillsAndRestartsPerPolicy) {
+    Policy p = always();
+    p.notify = true;
+    p.start_timeout = 90s;
+    p.stop_grace = 10s;
+    Machine m = in(State::Waiting);
+    Duration now = 0s;
+    m = step(m, p, {EventKind::DepsReady}, now).next;
+    Transition t = step(m, p, {EventKind::Spawned}, now);
+    ASSERT_EQ(t.next.state, State::Starting);
+    ASSERT_EQ(t.actions, (std::vector<Action>{{ActionKind::ArmTimer, 90s}}));
+    m = t.next;
+    t = step(m, p, {EventKind::TimerFired}, now += 90s);
+    EXPECT_EQ(t.next.state, State::Stopping);
+    EXPECT_EQ(t.next.reason, "no READY=1 within 1m30s");
+    EXPECT_EQ(t.actions,
+              (std::vector<Action>{{ActionKind::SendStop, 0s, 0}, {ActionKind::ArmTimer, 10s}}));
+    m = t.next;
+    t = step(m, p, {EventKind::TimerFired}, now += 10s);  // ignores SIGTERM
+    EXPECT_EQ(t.actions, (std::vector<Action>{{ActionKind::SendKill}}));
+    m = t.next;
+    t = step(m, p, {EventKind::Exited, killed(SIGKILL)}, now);
+    EXPECT_EQ(t.next.state, State::Backoff);
+    EXPECT_EQ(t.next.reason, "no READY=1 within 1m30s (killed by SIGKILL); restarting in 100ms");
+    EXPECT_EQ(t.next.restarts, 1);
+    EXPECT_TRUE(has(t, ActionKind::ArmTimer));
+    // The next run starts clean: READY=1 in time cancels the timer.
+    m = step(t.next, p, {EventKind::TimerFired}, now += 100ms).next;
+    EXPECT_TRUE(m.failure.empty());
+    m = step(m, p, {EventKind::Spawned}, now).next;
+    t = step(m, p, {EventKind::Ready}, now += 1s);
+    EXPECT_EQ(t.next.state, State::Running);
+    EXPECT_TRUE(has(t, ActionKind::CancelTimer));
+}
+
+TEST(StartTimeout, CleanExitAfterStopSignalIsStillAFailure) {
+    Policy p;
+    p.restart = RestartPolicy::OnFailure;
+    p.notify = true;
+    p.start_timeout = 5s;
+    p.start_limit = {0, 1s};
+    Machine m = in(State::Starting);
+    m = step(m, p, {EventKind::TimerFired}, 5s).next;
+    Transition t = step(m, p, {EventKind::Exited, code(0)}, 6s);
+    EXPECT_EQ(t.next.state, State::Backoff);  // on-failure restarts it
+    p.restart = RestartPolicy::No;
+    t = step(m, p, {EventKind::Exited, code(0)}, 6s);
+    EXPECT_EQ(t.next.state, State::Failed);
+    EXPECT_EQ(t.next.reason, "no READY=1 within 5s (exited with code 0)");
+}
+
+TEST(StartTimeout, StopDuringFailureStopMeansNoRestart) {
+    Policy p = always();
+    p.notify = true;
+    p.start_timeout = 5s;
+    Machine m = step(in(State::Starting), p, {EventKind::TimerFired}, 5s).next;
+    Transition t = step(m, p, {EventKind::StopRequested}, 6s);
+    EXPECT_TRUE(t.changed);
+    t = step(t.next, p, {EventKind::Exited, killed(SIGTERM)}, 7s);
+    EXPECT_EQ(t.next.state, State::Exited);
+}
+
+TEST(StartTimeout, ZeroWaitsForever) {
+    Policy p;
+    p.notify = true;
+    Transition t = step(in(State::Starting), p, {EventKind::Spawned}, 0s);
+    EXPECT_TRUE(t.actions.empty());
+    EXPECT_FALSE(step(t.next, p, {EventKind::TimerFired}, 1000s).changed);
+}
+
+TEST(Watchdog, MissAbortsThenRestarts) {
+    Policy p = always();
+    p.notify = true;
+    p.watchdog = 10s;
+    p.has_health = true;
+    Machine m = in(State::Healthy);
+    Transition t =
+        step(m, p, {EventKind::WatchdogExpired, {}, false, "watchdog timeout: no WATCHDOG=1"}, 20s);
+    EXPECT_EQ(t.next.state, State::Stopping);
+    EXPECT_EQ(t.actions, (std::vector<Action>{{ActionKind::StopHealth},
+                                              {ActionKind::StopWatchdog},
+                                              {ActionKind::SendStop, 0s, SIGABRT},
+                                              {ActionKind::ArmTimer, 10s}}));
+    t = step(t.next, p, {EventKind::Exited, killed(SIGABRT)}, 21s);
+    EXPECT_EQ(t.next.state, State::Backoff);
+    EXPECT_EQ(t.next.reason,
+              "watchdog timeout: no WATCHDOG=1 (killed by SIGABRT); restarting in 100ms");
 }
 
 }  // namespace
