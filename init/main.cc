@@ -28,6 +28,8 @@
 #include "supervisor/api_server.h"
 #include "supervisor/boot_config.h"
 #include "supervisor/container_driver.h"
+#include "supervisor/discovery.h"
+#include "supervisor/discovery_config.h"
 #include "supervisor/supervisor.h"
 
 namespace gantry::init {
@@ -44,13 +46,16 @@ struct Flags {
     std::string cgroup_root;
     std::string store_dir;
     std::string log_level = "info";
+    std::string kv_endpoint;                     // discovery's store instead of the embedded one
+    Duration kv_ttl = std::chrono::seconds(10);  // discovery's lease TTL
     Duration shutdown_timeout = std::chrono::seconds(90);
 };
 
 constexpr const char* kUsage =
     "usage: gantry-init [--log-level LEVEL]\n"
     "       gantry-init --host-mode --state-dir DIR [--socket PATH] [--log-dir DIR]\n"
-    "                   [--cgroup-root DIR] [--store DIR] [--shutdown-timeout DUR] CONFIG\n"
+    "                   [--cgroup-root DIR] [--store DIR] [--shutdown-timeout DUR]\n"
+    "                   [--kv-endpoint URL] [--kv-ttl DUR] CONFIG\n"
     "CONFIG is a cloud-config YAML file (docs/config.md); a .json file is read as the\n"
     "older service file format (docs/supervisor.md). As PID 1 the config comes from the\n"
     "kernel command line, fw_cfg, a config drive or /var/lib/gantry (docs/config.md).\n";
@@ -77,6 +82,13 @@ Result<Flags> parse_flags(int argc, char** argv) {
             f.cgroup_root = GANTRY_TRY(value());
         } else if (a == "--store") {
             f.store_dir = GANTRY_TRY(value());
+        } else if (a == "--kv-endpoint") {
+            f.kv_endpoint = GANTRY_TRY(value());
+        } else if (a == "--kv-ttl") {
+            f.kv_ttl = GANTRY_TRY(parse_duration(GANTRY_TRY(value())));
+            if (f.kv_ttl < std::chrono::seconds(1)) {
+                return fail(Error::msg("--kv-ttl must be at least 1s"));
+            }
         } else if (a == "--log-level") {
             f.log_level = GANTRY_TRY(value());
         } else if (a == "--shutdown-timeout") {
@@ -178,6 +190,33 @@ std::string boot_errors(const sv::BootConfig& boot) {
     return join(errors, "; ");
 }
 
+void add_discovery(sv::BootConfig& boot, bool pid1, const Flags& f, sv::Supervisor& sup,
+                   std::unique_ptr<sv::Discovery>& discovery) {
+    const std::string& kv_endpoint = f.kv_endpoint;
+    sv::DiscoveryPlan plan = sv::plan_discovery(boot.config.kv, pid1, kv_endpoint);
+    plan.options.ttl = f.kv_ttl;
+    if (pid1 && boot.config.kv.backend == config::KvBackend::embedded && kv_endpoint.empty()) {
+        bool taken = false;
+        for (const auto& s : boot.services) {
+            taken = taken || s.name == sv::kEmbeddedKvName;
+        }
+        auto kv = sv::embedded_kv_service("/usr/bin/gantry-kv", sv::embedded_kv_data_dir());
+        if (taken || !kv) {
+            log::warn("embedded gantry-kv not started",
+                      {{"why", taken ? "a service is named gantry-kv" : "no /usr/bin/gantry-kv"}});
+        } else {
+            boot.services.insert(boot.services.begin(), std::move(*kv));  // starts first
+        }
+    }
+    if (!plan.enabled) {
+        log::info("discovery off", {{"why", plan.why}});
+        return;
+    }
+    log::info("discovery on", {{"store", plan.why}});
+    discovery = std::make_unique<sv::Discovery>(plan.options);
+    sup.set_discovery(discovery.get());
+}
+
 Result<Outcome> run(const Flags& f, bool pid1) {
     std::unique_ptr<Pid1> machine = pid1 ? Pid1::boot() : nullptr;  // mounts, modules, events
     std::vector<MountStep> mounts;
@@ -197,6 +236,7 @@ Result<Outcome> run(const Flags& f, bool pid1) {
     ::mkdir(f.state_dir.c_str(), 0755);
 
     EventLoop loop = GANTRY_TRY(EventLoop::create());
+    std::unique_ptr<sv::Discovery> discovery;  // outlives the supervisor, which borrows it
     sv::ProcessDriver process_driver(sv::ProcessDriverOptions{f.cgroup_root});
     sv::ContainerDriverOptions co;
     co.store_dir = f.store_dir;
@@ -223,6 +263,11 @@ Result<Outcome> run(const Flags& f, bool pid1) {
     }
     if (pid1 && boot.have_config) {
         apply_host_bits(boot.config);
+    }
+    // Discovery (issue 7): PID 1 with the embedded store runs gantry-kv first, as a
+    // built-in host-process service; every service is then registered in the store.
+    if (boot.have_config) {
+        add_discovery(boot, pid1, f, sup, discovery);
     }
     std::vector<std::string> names;
     for (const auto& s : boot.services) {

@@ -58,6 +58,22 @@ BootConfig load_legacy_json(const std::string& path) {
     b.services = std::move(*specs);
     b.have_config = true;
     b.report["message"] = fmt::format("services from {} (JSON service file)", path);
+    // "kv": {"backend": "etcd", "endpoints": [...]} as in the cloud-config, for the
+    // discovery tests with host processes.
+    if (auto text = read_file(path)) {
+        json j = json::parse(*text, nullptr, false);
+        if (j.is_object() && j.contains("kv") && j["kv"].is_object()) {
+            const json& kv = j["kv"];
+            if (kv.value("backend", "embedded") == "etcd") {
+                b.config.kv.backend = config::KvBackend::etcd;
+            }
+            for (const auto& e : kv.value("endpoints", json::array())) {
+                if (e.is_string()) {
+                    b.config.kv.endpoints.push_back(e.get<std::string>());
+                }
+            }
+        }
+    }
     return b;
 }
 

@@ -5,6 +5,7 @@
 #include <time.h>
 
 #include "base/log.h"
+#include "supervisor/discovery.h"
 #include "supervisor/notify.h"
 #include "supervisor/unit.h"
 
@@ -145,8 +146,49 @@ void Supervisor::feed(Unit& u, Event e) {
         act(u, a);
     }
     if (from != u.m.state) {
+        publish(u);
         after_change(u);
     }
+}
+
+void Supervisor::set_discovery(Discovery* d) {
+    discovery_ = d;
+    for (const auto& [name, u] : units_) {
+        publish(*u);
+    }
+}
+
+// Up services are in the store; stopping ones are not (new clients should not find a
+// service that is going away), nor those down.
+void Supervisor::publish(const Unit& u) {
+    if (discovery_ == nullptr) {
+        return;
+    }
+    State s = u.m.state;
+    if (s != State::Starting && s != State::Running && s != State::Healthy &&
+        s != State::Unhealthy) {
+        discovery_->remove(u.spec.name);
+        return;
+    }
+    Registration r;
+    r.name = u.spec.name;
+    r.state = std::string(to_string(s));
+    if (u.spec.healthcheck) {
+        r.health = s == State::Healthy     ? "healthy"
+                   : s == State::Unhealthy ? "unhealthy"
+                                           : "starting";
+    }
+    if (u.proc) {
+        r.pid = u.proc->started.process.pid();
+    }
+    auto since =
+        std::chrono::duration_cast<std::chrono::microseconds>(loop_.now() - u.m.started_at);
+    r.started_at_us = realtime_us() - since.count();
+    r.ports = u.spec.ports;
+    // A service without an image is a host process: on the host's network.
+    r.host_network = u.spec.image.empty() || u.spec.network_mode == NetworkMode::Host;
+    r.network_mode = u.spec.image.empty() ? "host" : std::string(to_string(u.spec.network_mode));
+    discovery_->update(std::move(r));
 }
 
 void Supervisor::act(Unit& u, const Action& a) {

@@ -22,6 +22,8 @@
 
 namespace gantry::supervisor {
 
+class Discovery;
+
 struct SupervisorOptions {
     std::string run_dir;  // notify sockets go to <run_dir>/notify/<service>
     std::string log_dir;  // "" = in-memory rings only
@@ -110,6 +112,9 @@ class Supervisor {
     bool tracks(pid_t pid) const { return tracked_.contains(pid); }
     // Moves service logs from memory into `dir` once it exists (PID 1 after mounting /var).
     void attach_log_dir(const std::string& dir);
+    // Publishes every state change to the KV store (discovery.h); nullptr = off. Borrowed:
+    // it must outlive the supervisor or be reset first.
+    void set_discovery(Discovery* d);
 
     struct Unit;
     struct Job;
@@ -122,6 +127,7 @@ class Supervisor {
     void check_deps(Unit& u);
     bool deps_ready(const Unit& u, std::string& waiting_for) const;
     void after_change(Unit& u);
+    void publish(const Unit& u);
     void shutdown_progress();
     void on_notify(Unit& u);
     void on_output(Unit& u, Stream s);
@@ -145,6 +151,7 @@ class Supervisor {
     uint64_t event_seq_ = 0;
     int next_sub_ = 1;
     std::map<int, EventFn> event_subs_;
+    Discovery* discovery_ = nullptr;
     bool shutting_down_ = false;
     std::function<void()> shutdown_done_;
     // Sources and processes cannot be destroyed inside their own callbacks; they wait

@@ -26,6 +26,16 @@ std::unique_ptr<HostInit> HostInit::start(const json& services) {
     return launch(std::move(h), config);
 }
 
+std::unique_ptr<HostInit> HostInit::start_file(const json& file,
+                                               const std::vector<std::string>& extra_args) {
+    auto h = std::make_unique<HostInit>();
+    char tmpl[] = "/tmp/gantry_hostXXXXXX";
+    h->dir_ = mkdtemp(tmpl);
+    std::string config = h->dir_ + "/services.json";
+    std::ofstream(config) << file.dump(2);
+    return launch(std::move(h), config, extra_args);
+}
+
 std::unique_ptr<HostInit> HostInit::start_config(const std::string& dir,
                                                  const std::string& config) {
     auto h = std::make_unique<HostInit>();
@@ -33,16 +43,25 @@ std::unique_ptr<HostInit> HostInit::start_config(const std::string& dir,
     return launch(std::move(h), config);
 }
 
-std::unique_ptr<HostInit> HostInit::launch(std::unique_ptr<HostInit> h, const std::string& config) {
+std::unique_ptr<HostInit> HostInit::launch(std::unique_ptr<HostInit> h, const std::string& config,
+                                           const std::vector<std::string>& extra_args) {
     std::string log = h->dir_ + "/init.log";
+    std::string state = h->dir_ + "/state";
+    std::vector<std::string> args = {"gantry-init", "--host-mode", "--state-dir",
+                                     state,         "--log-level", "debug"};
+    args.insert(args.end(), extra_args.begin(), extra_args.end());
+    args.push_back(config);
+    std::vector<char*> argv;
+    for (auto& a : args) {
+        argv.push_back(a.data());
+    }
+    argv.push_back(nullptr);
     pid_t pid = fork();
     if (pid == 0) {
         int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
         dup2(fd, 1);
         dup2(fd, 2);
-        std::string state = h->dir_ + "/state";
-        execl(GANTRY_INIT_BIN, "gantry-init", "--host-mode", "--state-dir", state.c_str(),
-              "--log-level", "debug", config.c_str(), nullptr);
+        execv(GANTRY_INIT_BIN, argv.data());
         _exit(127);
     }
     h->pid_ = pid;

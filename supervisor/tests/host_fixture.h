@@ -7,6 +7,7 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "supervisor/api_client.h"
 
@@ -17,6 +18,10 @@ class HostInit {
     // Writes {"services": services} and starts gantry-init; fails the test if the API
     // does not come up within 5 s.
     static std::unique_ptr<HostInit> start(const nlohmann::json& services);
+    // Writes `file` as the JSON service file as is ({"services":..., "kv":...}) and starts
+    // gantry-init with `extra_args` before the config.
+    static std::unique_ptr<HostInit> start_file(const nlohmann::json& file,
+                                                const std::vector<std::string>& extra_args);
     // Starts gantry-init on `config` (a cloud-config YAML) with state in <dir>/state; `dir`
     // exists already (the test put images there) and is removed at the end.
     static std::unique_ptr<HostInit> start_config(const std::string& dir,
@@ -40,7 +45,8 @@ class HostInit {
     bool keep_dir = false;  // do not remove dir() at the end (a later run reuses it)
 
   private:
-    static std::unique_ptr<HostInit> launch(std::unique_ptr<HostInit> h, const std::string& config);
+    static std::unique_ptr<HostInit> launch(std::unique_ptr<HostInit> h, const std::string& config,
+                                            const std::vector<std::string>& extra_args = {});
     std::string dir_;
     pid_t pid_ = -1;
 };
