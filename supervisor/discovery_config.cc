@@ -63,6 +63,7 @@ std::optional<ServiceSpec> embedded_kv_service(const std::string& binary,
               "127.0.0.1:2379", "--data-dir", data_dir};
     s.env = {"PATH=/usr/sbin:/usr/bin:/sbin:/bin"};
     s.restart = RestartPolicy::Always;
+    s.system = true;          // stops last, after the services that register in it
     s.start_limit.burst = 0;  // the store must come back however often it fails
     s.backoff.max = std::chrono::seconds(5);
     s.ports = {"2379"};

@@ -130,6 +130,9 @@ struct ServiceSpec {
     Backoff backoff;
     StartLimit start_limit;
     LogLimits logging;
+    // A built-in system service (the embedded gantry-kv): at shutdown it stops only after
+    // every other service is down, so their last discovery updates still reach it.
+    bool system = false;
 
     // Container fields: used when `image` is set (the ContainerDriver); the ProcessDriver
     // runs services without an image and ignores them.

@@ -427,6 +427,11 @@ void Supervisor::shutdown(std::function<void()> done) {
 
 void Supervisor::shutdown_progress() {
     bool all_down = true;
+    bool others_down = true;  // every service that is not a system service
+    for (const auto& [name, u] : units_) {
+        others_down = others_down && (u->spec.system || u->m.state == State::Exited ||
+                                      u->m.state == State::Failed);
+    }
     for (const auto& name : graph_.stop_order()) {
         Unit& u = *find(name);
         bool down = u.m.state == State::Exited || u.m.state == State::Failed;
@@ -434,7 +439,7 @@ void Supervisor::shutdown_progress() {
             continue;
         }
         all_down = false;
-        if (u.m.state == State::Stopping) {
+        if (u.m.state == State::Stopping || (u.spec.system && !others_down)) {
             continue;
         }
         // Reverse dependency order: a service stops once everything that needs it is down.

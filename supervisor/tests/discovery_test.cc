@@ -3,10 +3,15 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
+#include <functional>
 #include <nlohmann/json.hpp>
 
+#include "base/event_loop.h"
 #include "supervisor/discovery_config.h"
+#include "supervisor/driver.h"
+#include "supervisor/supervisor.h"
 
 namespace gantry::supervisor {
 namespace {
@@ -104,6 +109,50 @@ TEST(Discovery, UpdatesDoNotBlockWhenTheStoreIsDown) {
         EXPECT_FALSE(d.connected());
     }
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
+// The embedded store is a system service: at shutdown it stops only after the others, so
+// their last registrations (lease revocations) still reach it.
+TEST(Discovery, SystemServiceStopsLast) {
+    auto loop = EventLoop::create();
+    ASSERT_TRUE(loop) << loop.error().str();
+    ProcessDriver driver;
+    Supervisor sup(*loop, driver, {"", ""});
+    ServiceSpec kv;
+    kv.name = "gantry-kv";
+    kv.argv = {"/bin/sh", "-c", "exec sleep 100"};
+    kv.system = true;
+    ServiceSpec app;
+    app.name = "app";
+    app.argv = {"/bin/sh", "-c", "trap '' TERM; while :; do sleep 0.05; done"};
+    app.stop_grace_period = std::chrono::milliseconds(300);
+    ASSERT_TRUE(sup.load({kv, app}));
+    std::vector<std::string> seen;
+    sup.subscribe_events([&](const ServiceEvent& e) { seen.push_back(e.service + ":" + e.to); });
+    sup.start_all();
+    auto until = [&](const std::function<bool()>& pred) {
+        for (int i = 0; i < 300 && !pred(); ++i) {
+            ASSERT_TRUE(loop->run_once(std::chrono::milliseconds(20)));
+        }
+    };
+    until([&] { return sup.status("app")->state == State::Running; });
+    ASSERT_EQ(sup.status("gantry-kv")->state, State::Running);
+    // Let the shell install its trap: app then lasts its whole grace period.
+    auto settle = std::chrono::steady_clock::now() + std::chrono::milliseconds(200);
+    until([&] { return std::chrono::steady_clock::now() >= settle; });
+    bool done = false;
+    sup.shutdown([&] { done = true; });
+    until([&] { return done; });
+    ASSERT_TRUE(done);
+    auto at = [&](const std::string& what) {
+        return std::find(seen.begin(), seen.end(), what) - seen.begin();
+    };
+    std::string all;
+    for (const auto& e : seen) {
+        all += e + " ";
+    }
+    EXPECT_LT(at("app:exited"), at("gantry-kv:stopping")) << all;
+    EXPECT_LT(at("gantry-kv:stopping"), static_cast<long>(seen.size()));
 }
 
 }  // namespace
