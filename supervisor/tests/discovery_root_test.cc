@@ -228,9 +228,6 @@ TEST_P(Discovery, KeysExpireWhenTheSupervisorDies) {
 // The store goes away and comes back empty: the supervisor is not held up meanwhile and
 // registers everything again.
 TEST_P(Discovery, ReregistersWhenTheStoreComesBack) {
-    if (GetParam() == Backend::Etcd) {
-        GTEST_SKIP() << "covered with gantry-kv; an etcd restart takes seconds here";
-    }
     start_init(10s);
     ASSERT_TRUE(wait_key(
         "db", [](const json& v) { return v["state"] == "running"; }, 10s));
