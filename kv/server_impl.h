@@ -114,6 +114,7 @@ class ServerImpl : public StoreListener {
     int64_t durable_rev_ = 1;  // newest revision whose commit is durable
     Clock::time_point next_progress_;
     bool stopping_ = false;
+    bool busy_since_trim_ = false;  // events arrived since the last malloc_trim
 };
 
 // Maps a gRPC code to the HTTP status grpc-gateway gives it.

@@ -1,7 +1,18 @@
-// gantry-kv vs etcd, same client (kv::Client over the JSON gateway), same durability
-// (both fsync before acknowledging), same machine. Prints both and the ratio.
-//   build/bench/kv/kv_bench [seconds-per-test] [--runs N] [--gantry-only]
-// With --runs N each server is started fresh N times and every row is the median.
+// gantry-kv vs etcd, same client (kv::Client over the JSON gateway, one keep-alive
+// connection per client thread, TCP_NODELAY), same payloads, same durability (both
+// fdatasync before acknowledging), same machine. Prints both and the ratio.
+//   build/bench/kv/kv_bench [seconds-per-test] [--runs N] [--gantry-only | --etcd-only]
+//                           [--endpoint HOST:PORT [--only TEST] [--no-load]]
+// With --runs N each server is started fresh N times, gantry-kv and etcd alternating, and
+// every row is the median. --endpoint runs the timed tests against a server that is
+// already running (for perf/strace), without the RSS row; --only runs one timed test
+// (put1, put16, range1, prefix, watch), --no-load skips the fixed load (run it once).
+//
+// Each fresh server first gets the same fixed load (which is also the warm-up): 16
+// clients x 500 puts over 16 x 100 keys, 5,000 keys under one prefix loaded in txns of
+// 100, 20 ranges over that prefix, 1,000 single-key ranges. RSS is read right after it, so
+// both servers hold the same data; the timed tests that follow write as many versions as
+// each server manages in the time, which would make the faster one look fatter.
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -93,20 +104,38 @@ struct Results {
     double put1, put16, range1, prefix5000, watch_us, rss;
 };
 
-Results run(const std::string& ep, pid_t pid) {
-    Results r{};
-    auto put = [](Client& c, int i, long k) {
-        return static_cast<bool>(
-            c.put("bench/" + std::to_string(i) + "/" + std::to_string(k % 1000),
-                  "value-" + std::to_string(k)));
-    };
-    r.put1 = rate(ep, 1, put);
-    r.put16 = rate(ep, 16, put);
-    (void)Client(ep).put("single", "v");
-    r.range1 = rate(ep, 1, [](Client& c, int, long) { return static_cast<bool>(c.get("single")); });
+bool put_op(Client& c, int i, long k) {
+    return static_cast<bool>(c.put("bench/" + std::to_string(i) + "/" + std::to_string(k % 1000),
+                                   "value-" + std::to_string(k)));
+}
+
+bool prefix_op(Client& c) {
+    auto x = c.get("p/", true);
+    return x && x->size() > 5000 * 64;
+}
+
+// The fixed load every fresh server gets before RSS is read and the timed tests run.
+bool fixed_load(const std::string& ep) {
+    std::atomic<bool> ok = true;
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 16; ++i) {
+        ts.emplace_back([&, i] {
+            Client c(ep);
+            for (long k = 0; k < 500; ++k) {
+                if (!c.put("bench/" + std::to_string(i) + "/" + std::to_string(k % 100),
+                           "value-" + std::to_string(k))) {
+                    ok = false;
+                    return;
+                }
+            }
+        });
+    }
+    for (auto& t : ts) {
+        t.join();
+    }
     // 5,000 keys under one prefix, loaded in txns of 100 puts.
     Client loader(ep);
-    for (int t = 0; t < 50; ++t) {
+    for (int t = 0; t < 50 && ok; ++t) {
         std::string body = R"({"success":[)";
         for (int i = 0; i < 100; ++i) {
             body += fmt::format(R"({}{{"request_put":{{"key":"{}","value":"{}"}}}})", i ? "," : "",
@@ -114,14 +143,43 @@ Results run(const std::string& ep, pid_t pid) {
                                 json::base64_encode(std::string(64, 'x')));
         }
         body += "]}";
-        (void)loader.post("/v3/kv/txn", body);
+        auto r = loader.post("/v3/kv/txn", body);
+        ok = ok && r && r->status == 200;
     }
-    r.prefix5000 = rate(ep, 1, [](Client& c, int, long) {
-        auto x = c.get("p/", true);
-        return x && x->size() > 5000 * 64;
-    });
-    r.watch_us = watch_latency_us(ep);
-    r.rss = rss_mib(pid);
+    ok = ok && loader.put("single", "v");
+    for (int i = 0; i < 20 && ok; ++i) {
+        ok = prefix_op(loader);
+    }
+    for (int i = 0; i < 1000 && ok; ++i) {
+        ok = static_cast<bool>(loader.get("single"));
+    }
+    if (!ok) {
+        std::fprintf(stderr, "fixed load failed\n");
+    }
+    return ok;
+}
+
+// The timed tests; expects the data of fixed_load().
+// `only` (--only) limits them to one: put1, put16, range1, prefix, watch.
+Results timed(const std::string& ep, const std::string& only = "") {
+    Results r{};
+    auto want = [&](const char* t) { return only.empty() || only == t; };
+    if (want("put1")) {
+        r.put1 = rate(ep, 1, put_op);
+    }
+    if (want("put16")) {
+        r.put16 = rate(ep, 16, put_op);
+    }
+    if (want("range1")) {
+        r.range1 =
+            rate(ep, 1, [](Client& c, int, long) { return static_cast<bool>(c.get("single")); });
+    }
+    if (want("prefix")) {
+        r.prefix5000 = rate(ep, 1, [](Client& c, int, long) { return prefix_op(c); });
+    }
+    if (want("watch")) {
+        r.watch_us = watch_latency_us(ep);
+    }
     return r;
 }
 
@@ -138,7 +196,14 @@ std::optional<Results> run_fresh(bool etcd) {
     std::string ep = "127.0.0.1:" + std::to_string(port);
     std::optional<Results> r;
     if (wait_ready(ep, std::chrono::seconds(30))) {
-        r = run(ep, c.pid());
+        if (fixed_load(ep)) {
+            // Both servers give memory back lazily (glibc trim when idle, Go's scavenger):
+            // RSS is read after a second of quiet.
+            std::this_thread::sleep_for(std::chrono::seconds(1));
+            double rss = rss_mib(c.pid());
+            r = timed(ep);
+            r->rss = rss;
+        }
     } else {
         std::fprintf(stderr, "%s did not start\n", etcd ? "etcd" : "gantry-kv");
     }
@@ -151,21 +216,42 @@ std::optional<Results> run_fresh(bool etcd) {
 
 int main(int argc, char** argv) {
     int runs = 1;
-    bool gantry_only = false;
+    bool gantry_only = false, etcd_only = false;
+    std::string endpoint, only;
+    bool no_load = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--runs" && i + 1 < argc) {
             runs = std::max(1, std::atoi(argv[++i]));
         } else if (a == "--gantry-only") {
             gantry_only = true;
+        } else if (a == "--etcd-only") {
+            etcd_only = true;
+        } else if (a == "--endpoint" && i + 1 < argc) {
+            endpoint = argv[++i];
+        } else if (a == "--only" && i + 1 < argc) {
+            only = argv[++i];
+        } else if (a == "--no-load") {
+            no_load = true;
         } else {
             seconds = std::stod(a);
         }
     }
+    if (!endpoint.empty()) {
+        if (!no_load && !fixed_load(endpoint)) {
+            return 1;
+        }
+        Results r = timed(endpoint, only);
+        std::printf(
+            "puts/s 1 client %.1f, 16 clients %.1f; ranges/s single %.1f, prefix %.1f; "
+            "watch %.1f us\n",
+            r.put1, r.put16, r.range1, r.prefix5000, r.watch_us);
+        return 0;
+    }
     std::vector<Results> rg, re;
     for (int i = 0; i < runs; ++i) {
         for (bool etcd : {false, true}) {
-            if (etcd && gantry_only) {
+            if ((etcd && gantry_only) || (!etcd && etcd_only)) {
                 continue;
             }
             auto r = run_fresh(etcd);
@@ -193,6 +279,6 @@ int main(int argc, char** argv) {
     row("ranges/s, single key", &Results::range1, false);
     row("ranges/s, 5000-key prefix", &Results::prefix5000, false);
     row("watch latency us (median)", &Results::watch_us, true);
-    row("RSS MiB (lower better)", &Results::rss, true);
+    row("RSS MiB after fixed load", &Results::rss, true);
     return 0;
 }
