@@ -74,6 +74,7 @@ class ServerImpl : public StoreListener {
     Status listen_tcp(const std::string& addr);
     Status listen_unix(const std::string& path);
     void accept_all(int lfd);
+    void handle_events(const struct epoll_event* events, int n);
     void on_readable(Conn& c);
     void process(Conn& c);
     void flush(Conn& c);

@@ -3,10 +3,11 @@
 // fdatasync before acknowledging), same machine. Prints both and the ratio.
 //   build/bench/kv/kv_bench [seconds-per-test] [--runs N] [--gantry-only | --etcd-only]
 //                           [--endpoint HOST:PORT [--only TEST] [--no-load]]
-// With --runs N each server is started fresh N times, gantry-kv and etcd alternating, and
-// every row is the median. --endpoint runs the timed tests against a server that is
-// already running (for perf/strace), without the RSS row; --only runs one timed test
-// (put1, put16, range1, prefix, watch), --no-load skips the fixed load (run it once).
+// With --runs N both servers are started fresh N times and every row is the median. Both
+// run side by side; each timed test runs in slices, the two servers taking turns. --endpoint runs
+// the timed tests against a server that is already running (for perf/strace), without the RSS row;
+// --only runs one timed test (put1, put16, range1, prefix, watch), --no-load skips the fixed load
+// (run it once).
 //
 // Each fresh server first gets the same fixed load (which is also the warm-up): 16
 // clients x 500 puts over 16 x 100 keys, 5,000 keys under one prefix loaded in txns of
@@ -102,7 +103,23 @@ double watch_latency_us(const std::string& ep) {
 
 struct Results {
     double put1, put16, range1, prefix5000, watch_us, rss;
+    double cpu_put1_us, cpu_put16_us;  // server CPU time (all threads) per put
 };
+
+// CPU time the process has run, all threads, in ns (schedstat's first field).
+double cpu_ns(pid_t pid) {
+    double sum = 0;
+    std::error_code ec;
+    for (const auto& t :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+        std::ifstream f(t.path() / "schedstat");
+        double run = 0;
+        if (f >> run) {
+            sum += run;
+        }
+    }
+    return sum;
+}
 
 bool put_op(Client& c, int i, long k) {
     return static_cast<bool>(c.put("bench/" + std::to_string(i) + "/" + std::to_string(k % 1000),
@@ -188,28 +205,81 @@ double median(std::vector<double> v) {
     return v.empty() ? 0 : v[v.size() / 2];
 }
 
-// One fresh server per run, so earlier runs' data does not inflate RSS or slow ranges.
-std::optional<Results> run_fresh(bool etcd) {
-    std::string dir = temp_dir(etcd ? "kv-bench-etcd" : "kv-bench-gkv");
-    int port = free_port(), peer = free_port();
-    Child c = etcd ? start_etcd(port, peer, dir) : start_gantry_kv(port, dir);
-    std::string ep = "127.0.0.1:" + std::to_string(port);
-    std::optional<Results> r;
-    if (wait_ready(ep, std::chrono::seconds(30))) {
-        if (fixed_load(ep)) {
-            // Both servers give memory back lazily (glibc trim when idle, Go's scavenger):
-            // RSS is read after a second of quiet.
-            std::this_thread::sleep_for(std::chrono::seconds(1));
-            double rss = rss_mib(c.pid());
-            r = timed(ep);
-            r->rss = rss;
-        }
-    } else {
-        std::fprintf(stderr, "%s did not start\n", etcd ? "etcd" : "gantry-kv");
+// Timed tests run in kSlices slices per server, gantry-kv and etcd taking turns (the
+// first alternates), so that both see the same machine: on a shared 2-core machine the
+// other sessions' load swings the absolute numbers by several times within seconds.
+constexpr int kSlices = 4;
+
+struct Server {
+    bool etcd = false;
+    std::string dir;
+    Child child;
+    std::string ep;
+    Results r{};
+};
+
+// Fresh servers for each run, so earlier runs' data does not inflate RSS or slow ranges.
+// Returns false if one did not start or failed the load.
+bool run_fresh(std::vector<Server>& servers) {
+    for (auto& s : servers) {
+        s.dir = temp_dir(s.etcd ? "kv-bench-etcd" : "kv-bench-gkv");
+        int port = free_port(), peer = free_port();
+        s.child = s.etcd ? start_etcd(port, peer, s.dir) : start_gantry_kv(port, s.dir);
+        s.ep = "127.0.0.1:" + std::to_string(port);
     }
-    c.kill();
-    std::filesystem::remove_all(dir);
-    return r;
+    bool ok = true;
+    for (auto& s : servers) {
+        if (!wait_ready(s.ep, std::chrono::seconds(30))) {
+            std::fprintf(stderr, "%s did not start\n", s.etcd ? "etcd" : "gantry-kv");
+            ok = false;
+        }
+    }
+    for (auto& s : servers) {
+        ok = ok && fixed_load(s.ep);
+    }
+    if (ok) {
+        // Both servers give memory back lazily (glibc trim when idle, Go's scavenger):
+        // RSS is read after a second of quiet.
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        for (auto& s : servers) {
+            s.r.rss = rss_mib(s.child.pid());
+        }
+        double total = seconds;
+        seconds = total / kSlices;
+        std::vector<double> cpu1(servers.size()), cpu16(servers.size());
+        for (const char* test : {"put1", "put16", "range1", "prefix", "watch"}) {
+            for (int k = 0; k < kSlices; ++k) {
+                for (size_t j = 0; j < servers.size(); ++j) {
+                    size_t i = (j + static_cast<size_t>(k)) % servers.size();
+                    auto& s = servers[i];
+                    double cpu0 = cpu_ns(s.child.pid());
+                    Results x = timed(s.ep, test);
+                    double cpu = cpu_ns(s.child.pid()) - cpu0;
+                    if (std::string_view(test) == "put1") {
+                        cpu1[i] += cpu;
+                    } else if (std::string_view(test) == "put16") {
+                        cpu16[i] += cpu;
+                    }
+                    s.r.put1 += x.put1 / kSlices;
+                    s.r.put16 += x.put16 / kSlices;
+                    s.r.range1 += x.range1 / kSlices;
+                    s.r.prefix5000 += x.prefix5000 / kSlices;
+                    s.r.watch_us += x.watch_us / kSlices;
+                }
+            }
+        }
+        for (size_t i = 0; i < servers.size(); ++i) {
+            auto& r = servers[i].r;
+            r.cpu_put1_us = cpu1[i] / 1000 / std::max(1.0, r.put1 * total);
+            r.cpu_put16_us = cpu16[i] / 1000 / std::max(1.0, r.put16 * total);
+        }
+        seconds = total;
+    }
+    for (auto& s : servers) {
+        s.child.kill();
+        std::filesystem::remove_all(s.dir);
+    }
+    return ok;
 }
 
 }  // namespace
@@ -250,15 +320,17 @@ int main(int argc, char** argv) {
     }
     std::vector<Results> rg, re;
     for (int i = 0; i < runs; ++i) {
+        std::vector<Server> servers;
         for (bool etcd : {false, true}) {
-            if ((etcd && gantry_only) || (!etcd && etcd_only)) {
-                continue;
+            if (!((etcd && gantry_only) || (!etcd && etcd_only))) {
+                servers.emplace_back().etcd = etcd;
             }
-            auto r = run_fresh(etcd);
-            if (!r) {
-                return 1;
-            }
-            (etcd ? re : rg).push_back(*r);
+        }
+        if (!run_fresh(servers)) {
+            return 1;
+        }
+        for (auto& s : servers) {
+            (s.etcd ? re : rg).push_back(s.r);
         }
     }
     auto col = [](const std::vector<Results>& v, double Results::*f) {
@@ -279,6 +351,8 @@ int main(int argc, char** argv) {
     row("ranges/s, single key", &Results::range1, false);
     row("ranges/s, 5000-key prefix", &Results::prefix5000, false);
     row("watch latency us (median)", &Results::watch_us, true);
+    row("server CPU us/put, 1 client", &Results::cpu_put1_us, true);
+    row("server CPU us/put, 16 clnts", &Results::cpu_put16_us, true);
     row("RSS MiB after fixed load", &Results::rss, true);
     return 0;
 }
