@@ -352,6 +352,7 @@ void Wal::write_pending() {
     extend_zeroed();
     write_at(pending_, start);
     pending_.clear();
+    written_unsynced_ = true;
 }
 
 // Zero-fills the segment in whole chunks up to at least the end of the records.
@@ -436,10 +437,11 @@ void Wal::sync() {
     uint64_t start = segment_bytes_ - pending_.size();
     if (!options_.sync) {
         write_pending();
-    } else if (extend_zeroed() || !dsync_write(start)) {
+    } else if (extend_zeroed() || written_unsynced_ || !dsync_write(start)) {
         // A new zero chunk (once per MiB of log) changes the file's size and blocks: one
-        // fdatasync then covers the chunk and the records. (Also the fallback where
-        // RWF_DSYNC is not supported.)
+        // fdatasync then covers the chunk and the records. Also when records already
+        // went to the page cache without a sync (write_pending() before a snapshot that
+        // then failed), and the fallback where RWF_DSYNC is not supported.
         write_at(pending_, start);
         pending_.clear();
         if (::fdatasync(fd_.get()) < 0) {
@@ -449,6 +451,7 @@ void Wal::sync() {
                        {{"file", segment_path_}, {"error", std::strerror(errno)}});
             std::abort();
         }
+        written_unsynced_ = false;
     }
     durable_seq_ = last_seq_;
 }

@@ -89,7 +89,8 @@ class Wal : public StoreListener {
     uint64_t segment_bytes_ = 0;
     uint64_t zeroed_bytes_ = 0;  // the segment's blocks up to here are written (zeros or records)
     std::string segment_path_;
-    std::string pending_;  // records appended since the last sync, not yet written
+    std::string pending_;            // records appended since the last sync, not yet written
+    bool written_unsynced_ = false;  // records written by write_pending(), not yet synced
     Fd fd_;
     uint64_t durable_seq_ = 0;
 };
