@@ -12,7 +12,7 @@
 // Group commit: appends collect in memory as the store applies mutations, and the owner
 // calls sync() once per batch: one pwritev2(RWF_DSYNC) writes and makes durable every
 // record appended before it, however many clients sent them. The server calls it once per
-// event-loop round, so all requests that arrived together share one fdatasync, and the ones that
+// event-loop round, so all requests that arrived together share one sync, and the ones that
 // arrive during it form the next batch. There is no sync thread: on a busy 2-core machine
 // each hand-off between threads (condition variable, eventfd) cost a scheduler wake-up,
 // which dominated the latency of a single client's put.
@@ -63,7 +63,8 @@ class Wal : public StoreListener {
 
     uint64_t last_seq() const { return last_seq_; }
     uint64_t durable_seq() const { return durable_seq_; }
-    // Makes everything appended so far durable (one fdatasync); no-op if it already is.
+    // Makes everything appended so far durable (one pwritev2(RWF_DSYNC), or write +
+    // fdatasync when the segment grows a zero chunk); no-op if it already is.
     void sync();
     void flush() { sync(); }
     // Takes a snapshot now if the current segment passed options.snapshot_bytes.
