@@ -74,6 +74,7 @@ class ServerImpl : public StoreListener {
     Status listen_tcp(const std::string& addr);
     Status listen_unix(const std::string& path);
     void accept_all(int lfd);
+    void handle_events(const struct epoll_event* events, int n);
     void on_readable(Conn& c);
     void process(Conn& c);
     void flush(Conn& c);
@@ -114,6 +115,7 @@ class ServerImpl : public StoreListener {
     int64_t durable_rev_ = 1;  // newest revision whose commit is durable
     Clock::time_point next_progress_;
     bool stopping_ = false;
+    bool busy_since_trim_ = false;  // events arrived since the last malloc_trim
 };
 
 // Maps a gRPC code to the HTTP status grpc-gateway gives it.

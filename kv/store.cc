@@ -57,6 +57,7 @@ class Store::WriteTxn {
             v.version = 1;
         }
         ev.kv = to_kv(key, v);
+        grow(h);
         h.push_back(std::move(v));
         touched_.push_back(key);
         events_.push_back(std::move(ev));
@@ -77,6 +78,7 @@ class Store::WriteTxn {
         Version v;
         v.mod_revision = rev_;
         v.sub = static_cast<int32_t>(events_.size());
+        grow(h);
         h.push_back(std::move(v));
         touched_.push_back(key);
         events_.push_back(std::move(ev));
@@ -114,6 +116,14 @@ class Store::WriteTxn {
     }
 
   private:
+    // Histories grow by a quarter, not vector's doubling: most keys keep a handful of
+    // versions, and half-empty vectors were a third of the store's memory.
+    static void grow(History& h) {
+        if (h.size() == h.capacity()) {
+            h.reserve(h.size() + h.size() / 4 + 1);
+        }
+    }
+
     Store& s_;
     int64_t rev_;
     bool done_ = false;

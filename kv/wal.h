@@ -9,10 +9,10 @@
 // payloads (crc32c seeded with the previous record's crc) so a stale record from an older
 // write cannot pass as the next one.
 //
-// Group commit: appends go to the page cache (write(2)) as the store applies mutations,
-// and the owner calls sync() once per batch: one fdatasync covers every record appended
-// before it, however many clients sent them. The server calls it once per event-loop
-// round, so all requests that arrived together share one fdatasync, and the ones that
+// Group commit: appends collect in memory as the store applies mutations, and the owner
+// calls sync() once per batch: one pwritev2(RWF_DSYNC) writes and makes durable every
+// record appended before it, however many clients sent them. The server calls it once per
+// event-loop round, so all requests that arrived together share one sync, and the ones that
 // arrive during it form the next batch. There is no sync thread: on a busy 2-core machine
 // each hand-off between threads (condition variable, eventfd) cost a scheduler wake-up,
 // which dominated the latency of a single client's put.
@@ -63,7 +63,8 @@ class Wal : public StoreListener {
 
     uint64_t last_seq() const { return last_seq_; }
     uint64_t durable_seq() const { return durable_seq_; }
-    // Makes everything appended so far durable (one fdatasync); no-op if it already is.
+    // Makes everything appended so far durable (one pwritev2(RWF_DSYNC), or write +
+    // fdatasync when the segment grows a zero chunk); no-op if it already is.
     void sync();
     void flush() { sync(); }
     // Takes a snapshot now if the current segment passed options.snapshot_bytes.
@@ -76,6 +77,9 @@ class Wal : public StoreListener {
     Status recover(RecoveryReport& report);
     Status open_segment(uint64_t first_seq);
     void append(std::string payload);
+    void write_pending();
+    bool extend_zeroed();
+    bool dsync_write(uint64_t offset);
     void write_at(std::string_view data, uint64_t offset);
 
     std::string dir_;
@@ -86,7 +90,8 @@ class Wal : public StoreListener {
     uint64_t segment_bytes_ = 0;
     uint64_t zeroed_bytes_ = 0;  // the segment's blocks up to here are written (zeros or records)
     std::string segment_path_;
-    std::string write_buf_;
+    std::string pending_;            // records appended since the last sync, not yet written
+    bool written_unsynced_ = false;  // records written by write_pending(), not yet synced
     Fd fd_;
     uint64_t durable_seq_ = 0;
 };

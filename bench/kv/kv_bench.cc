@@ -1,7 +1,19 @@
-// gantry-kv vs etcd, same client (kv::Client over the JSON gateway), same durability
-// (both fsync before acknowledging), same machine. Prints both and the ratio.
-//   build/bench/kv/kv_bench [seconds-per-test] [--runs N] [--gantry-only]
-// With --runs N each server is started fresh N times and every row is the median.
+// gantry-kv vs etcd, same client (kv::Client over the JSON gateway, one keep-alive
+// connection per client thread, TCP_NODELAY), same payloads, same durability (both
+// fdatasync before acknowledging), same machine. Prints both and the ratio.
+//   build/bench/kv/kv_bench [seconds-per-test] [--runs N] [--gantry-only | --etcd-only]
+//                           [--endpoint HOST:PORT [--only TEST] [--no-load]]
+// With --runs N both servers are started fresh N times and every row is the median. Both
+// run side by side; each timed test runs in slices, the two servers taking turns. --endpoint runs
+// the timed tests against a server that is already running (for perf/strace), without the RSS row;
+// --only runs one timed test (put1, put16, range1, prefix, watch), --no-load skips the fixed load
+// (run it once).
+//
+// Each fresh server first gets the same fixed load (which is also the warm-up): 16
+// clients x 500 puts over 16 x 100 keys, 5,000 keys under one prefix loaded in txns of
+// 100, 20 ranges over that prefix, 1,000 single-key ranges. RSS is read right after it, so
+// both servers hold the same data; the timed tests that follow write as many versions as
+// each server manages in the time, which would make the faster one look fatter.
 #include <atomic>
 #include <cstdio>
 #include <fstream>
@@ -91,22 +103,56 @@ double watch_latency_us(const std::string& ep) {
 
 struct Results {
     double put1, put16, range1, prefix5000, watch_us, rss;
+    double cpu_put1_us, cpu_put16_us;  // server CPU time (all threads) per put
 };
 
-Results run(const std::string& ep, pid_t pid) {
-    Results r{};
-    auto put = [](Client& c, int i, long k) {
-        return static_cast<bool>(
-            c.put("bench/" + std::to_string(i) + "/" + std::to_string(k % 1000),
-                  "value-" + std::to_string(k)));
-    };
-    r.put1 = rate(ep, 1, put);
-    r.put16 = rate(ep, 16, put);
-    (void)Client(ep).put("single", "v");
-    r.range1 = rate(ep, 1, [](Client& c, int, long) { return static_cast<bool>(c.get("single")); });
+// CPU time the process has run, all threads, in ns (schedstat's first field).
+double cpu_ns(pid_t pid) {
+    double sum = 0;
+    std::error_code ec;
+    for (const auto& t :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+        std::ifstream f(t.path() / "schedstat");
+        double run = 0;
+        if (f >> run) {
+            sum += run;
+        }
+    }
+    return sum;
+}
+
+bool put_op(Client& c, int i, long k) {
+    return static_cast<bool>(c.put("bench/" + std::to_string(i) + "/" + std::to_string(k % 1000),
+                                   "value-" + std::to_string(k)));
+}
+
+bool prefix_op(Client& c) {
+    auto x = c.get("p/", true);
+    return x && x->size() > 5000 * 64;
+}
+
+// The fixed load every fresh server gets before RSS is read and the timed tests run.
+bool fixed_load(const std::string& ep) {
+    std::atomic<bool> ok = true;
+    std::vector<std::thread> ts;
+    for (int i = 0; i < 16; ++i) {
+        ts.emplace_back([&, i] {
+            Client c(ep);
+            for (long k = 0; k < 500; ++k) {
+                if (!c.put("bench/" + std::to_string(i) + "/" + std::to_string(k % 100),
+                           "value-" + std::to_string(k))) {
+                    ok = false;
+                    return;
+                }
+            }
+        });
+    }
+    for (auto& t : ts) {
+        t.join();
+    }
     // 5,000 keys under one prefix, loaded in txns of 100 puts.
     Client loader(ep);
-    for (int t = 0; t < 50; ++t) {
+    for (int t = 0; t < 50 && ok; ++t) {
         std::string body = R"({"success":[)";
         for (int i = 0; i < 100; ++i) {
             body += fmt::format(R"({}{{"request_put":{{"key":"{}","value":"{}"}}}})", i ? "," : "",
@@ -114,14 +160,43 @@ Results run(const std::string& ep, pid_t pid) {
                                 json::base64_encode(std::string(64, 'x')));
         }
         body += "]}";
-        (void)loader.post("/v3/kv/txn", body);
+        auto r = loader.post("/v3/kv/txn", body);
+        ok = ok && r && r->status == 200;
     }
-    r.prefix5000 = rate(ep, 1, [](Client& c, int, long) {
-        auto x = c.get("p/", true);
-        return x && x->size() > 5000 * 64;
-    });
-    r.watch_us = watch_latency_us(ep);
-    r.rss = rss_mib(pid);
+    ok = ok && loader.put("single", "v");
+    for (int i = 0; i < 20 && ok; ++i) {
+        ok = prefix_op(loader);
+    }
+    for (int i = 0; i < 1000 && ok; ++i) {
+        ok = static_cast<bool>(loader.get("single"));
+    }
+    if (!ok) {
+        std::fprintf(stderr, "fixed load failed\n");
+    }
+    return ok;
+}
+
+// The timed tests; expects the data of fixed_load().
+// `only` (--only) limits them to one: put1, put16, range1, prefix, watch.
+Results timed(const std::string& ep, const std::string& only = "") {
+    Results r{};
+    auto want = [&](const char* t) { return only.empty() || only == t; };
+    if (want("put1")) {
+        r.put1 = rate(ep, 1, put_op);
+    }
+    if (want("put16")) {
+        r.put16 = rate(ep, 16, put_op);
+    }
+    if (want("range1")) {
+        r.range1 =
+            rate(ep, 1, [](Client& c, int, long) { return static_cast<bool>(c.get("single")); });
+    }
+    if (want("prefix")) {
+        r.prefix5000 = rate(ep, 1, [](Client& c, int, long) { return prefix_op(c); });
+    }
+    if (want("watch")) {
+        r.watch_us = watch_latency_us(ep);
+    }
     return r;
 }
 
@@ -130,49 +205,132 @@ double median(std::vector<double> v) {
     return v.empty() ? 0 : v[v.size() / 2];
 }
 
-// One fresh server per run, so earlier runs' data does not inflate RSS or slow ranges.
-std::optional<Results> run_fresh(bool etcd) {
-    std::string dir = temp_dir(etcd ? "kv-bench-etcd" : "kv-bench-gkv");
-    int port = free_port(), peer = free_port();
-    Child c = etcd ? start_etcd(port, peer, dir) : start_gantry_kv(port, dir);
-    std::string ep = "127.0.0.1:" + std::to_string(port);
-    std::optional<Results> r;
-    if (wait_ready(ep, std::chrono::seconds(30))) {
-        r = run(ep, c.pid());
-    } else {
-        std::fprintf(stderr, "%s did not start\n", etcd ? "etcd" : "gantry-kv");
+// Timed tests run in kSlices slices per server, gantry-kv and etcd taking turns (the
+// first alternates), so that both see the same machine: on a shared 2-core machine the
+// other sessions' load swings the absolute numbers by several times within seconds.
+constexpr int kSlices = 4;
+
+struct Server {
+    bool etcd = false;
+    std::string dir;
+    Child child;
+    std::string ep;
+    Results r{};
+};
+
+// Fresh servers for each run, so earlier runs' data does not inflate RSS or slow ranges.
+// Returns false if one did not start or failed the load.
+bool run_fresh(std::vector<Server>& servers) {
+    for (auto& s : servers) {
+        s.dir = temp_dir(s.etcd ? "kv-bench-etcd" : "kv-bench-gkv");
+        int port = free_port(), peer = free_port();
+        s.child = s.etcd ? start_etcd(port, peer, s.dir) : start_gantry_kv(port, s.dir);
+        s.ep = "127.0.0.1:" + std::to_string(port);
     }
-    c.kill();
-    std::filesystem::remove_all(dir);
-    return r;
+    bool ok = true;
+    for (auto& s : servers) {
+        if (!wait_ready(s.ep, std::chrono::seconds(30))) {
+            std::fprintf(stderr, "%s did not start\n", s.etcd ? "etcd" : "gantry-kv");
+            ok = false;
+        }
+    }
+    for (auto& s : servers) {
+        ok = ok && fixed_load(s.ep);
+    }
+    if (ok) {
+        // Both servers give memory back lazily (glibc trim when idle, Go's scavenger):
+        // RSS is read after a second of quiet.
+        std::this_thread::sleep_for(std::chrono::seconds(1));
+        for (auto& s : servers) {
+            s.r.rss = rss_mib(s.child.pid());
+        }
+        double total = seconds;
+        seconds = total / kSlices;
+        std::vector<double> cpu1(servers.size()), cpu16(servers.size());
+        for (const char* test : {"put1", "put16", "range1", "prefix", "watch"}) {
+            for (int k = 0; k < kSlices; ++k) {
+                for (size_t j = 0; j < servers.size(); ++j) {
+                    size_t i = (j + static_cast<size_t>(k)) % servers.size();
+                    auto& s = servers[i];
+                    double cpu0 = cpu_ns(s.child.pid());
+                    Results x = timed(s.ep, test);
+                    double cpu = cpu_ns(s.child.pid()) - cpu0;
+                    if (std::string_view(test) == "put1") {
+                        cpu1[i] += cpu;
+                    } else if (std::string_view(test) == "put16") {
+                        cpu16[i] += cpu;
+                    }
+                    s.r.put1 += x.put1 / kSlices;
+                    s.r.put16 += x.put16 / kSlices;
+                    s.r.range1 += x.range1 / kSlices;
+                    s.r.prefix5000 += x.prefix5000 / kSlices;
+                    s.r.watch_us += x.watch_us / kSlices;
+                }
+            }
+        }
+        for (size_t i = 0; i < servers.size(); ++i) {
+            auto& r = servers[i].r;
+            r.cpu_put1_us = cpu1[i] / 1000 / std::max(1.0, r.put1 * total);
+            r.cpu_put16_us = cpu16[i] / 1000 / std::max(1.0, r.put16 * total);
+        }
+        seconds = total;
+    }
+    for (auto& s : servers) {
+        s.child.kill();
+        std::filesystem::remove_all(s.dir);
+    }
+    return ok;
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     int runs = 1;
-    bool gantry_only = false;
+    bool gantry_only = false, etcd_only = false;
+    std::string endpoint, only;
+    bool no_load = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         if (a == "--runs" && i + 1 < argc) {
             runs = std::max(1, std::atoi(argv[++i]));
         } else if (a == "--gantry-only") {
             gantry_only = true;
+        } else if (a == "--etcd-only") {
+            etcd_only = true;
+        } else if (a == "--endpoint" && i + 1 < argc) {
+            endpoint = argv[++i];
+        } else if (a == "--only" && i + 1 < argc) {
+            only = argv[++i];
+        } else if (a == "--no-load") {
+            no_load = true;
         } else {
             seconds = std::stod(a);
         }
     }
+    if (!endpoint.empty()) {
+        if (!no_load && !fixed_load(endpoint)) {
+            return 1;
+        }
+        Results r = timed(endpoint, only);
+        std::printf(
+            "puts/s 1 client %.1f, 16 clients %.1f; ranges/s single %.1f, prefix %.1f; "
+            "watch %.1f us\n",
+            r.put1, r.put16, r.range1, r.prefix5000, r.watch_us);
+        return 0;
+    }
     std::vector<Results> rg, re;
     for (int i = 0; i < runs; ++i) {
+        std::vector<Server> servers;
         for (bool etcd : {false, true}) {
-            if (etcd && gantry_only) {
-                continue;
+            if (!((etcd && gantry_only) || (!etcd && etcd_only))) {
+                servers.emplace_back().etcd = etcd;
             }
-            auto r = run_fresh(etcd);
-            if (!r) {
-                return 1;
-            }
-            (etcd ? re : rg).push_back(*r);
+        }
+        if (!run_fresh(servers)) {
+            return 1;
+        }
+        for (auto& s : servers) {
+            (s.etcd ? re : rg).push_back(s.r);
         }
     }
     auto col = [](const std::vector<Results>& v, double Results::*f) {
@@ -193,6 +351,8 @@ int main(int argc, char** argv) {
     row("ranges/s, single key", &Results::range1, false);
     row("ranges/s, 5000-key prefix", &Results::prefix5000, false);
     row("watch latency us (median)", &Results::watch_us, true);
-    row("RSS MiB (lower better)", &Results::rss, true);
+    row("server CPU us/put, 1 client", &Results::cpu_put1_us, true);
+    row("server CPU us/put, 16 clnts", &Results::cpu_put16_us, true);
+    row("RSS MiB after fixed load", &Results::rss, true);
     return 0;
 }

@@ -174,7 +174,26 @@ TEST_F(HostMode, ReapsHundredOrphanedGrandchildren) {
                                                "i=$((i+1)); done; exec sleep 1000")}}}});
     ASSERT_TRUE(h->wait_state("forker", "running", 2s));
     // The grandchildren outlive their parents, get re-parented to the subreaper, exit.
-    std::this_thread::sleep_for(1500ms);
+    // The forking loop itself may still run when the service reads as running (on a loaded
+    // machine it takes seconds), so wait for the service's own process to be `sleep`, then
+    // for the last grandchild (0.3 s) to be gone and reaped.
+    const int pid = h->service("forker").value("pid", 0);
+    ASSERT_GT(pid, 0);
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    auto comm = [&] {
+        std::ifstream f("/proc/" + std::to_string(pid) + "/comm");
+        std::string s;
+        std::getline(f, s);
+        return s;
+    };
+    while (comm() != "sleep" && std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(50ms);
+    ASSERT_EQ(comm(), "sleep") << "the forking loop did not finish";
+    std::this_thread::sleep_for(600ms);
+    while ((count_zombie_children(h->pid()) != 0 ||
+            h->init_log().find("reaped orphans") == std::string::npos) &&
+           std::chrono::steady_clock::now() < deadline)
+        std::this_thread::sleep_for(50ms);
     EXPECT_EQ(count_zombie_children(h->pid()), 0);
     EXPECT_EQ(h->service("forker")["state"], "running");
     EXPECT_NE(h->init_log().find("reaped orphans"), std::string::npos);
