@@ -50,6 +50,16 @@ TEST(ParseChecks, RejectsBadArguments) {
     EXPECT_FALSE(parse_checks("console \"open\n", "c", {}));
 }
 
+TEST(ParseChecks, ConfigDriveTakesAFormatAndALabel) {
+    auto c = parse_checks("config_drive vfat config-2\n", "c", {});
+    ASSERT_TRUE(c) << c.error().str();
+    EXPECT_EQ(c->drive_fs, "vfat");
+    EXPECT_EQ(c->drive_label, "config-2");
+    EXPECT_FALSE(parse_checks("config_drive iso\n", "c", {}));
+    EXPECT_FALSE(parse_checks("config_drive ext4 cidata\n", "c", {}));
+    EXPECT_FALSE(parse_checks("config_drive iso cdrom\n", "c", {}));
+}
+
 TEST(QemuArgv, UsesTcgFwCfgAndLocalhostForwards) {
     VmConfig cfg{.image_dir = "/img",
                  .work_dir = "/w",
