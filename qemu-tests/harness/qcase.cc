@@ -166,8 +166,7 @@ Result<Case> parse_checks(const std::string& text, const std::string& file,
                 return fail(
                     Error::msg("{}:{}: config_drive takes iso|vfat cidata|config-2", file, n));
             }
-            c.drive_fs = args[0];
-            c.drive_label = args[1];
+            c.drives.push_back({args[0], args[1]});
         } else if (std::find(kVerbs.begin(), kVerbs.end(), verb) != kVerbs.end()) {
             if ((verb == "console" || verb == "no_console" || verb == "exit") && args.size() != 1) {
                 return fail(Error::msg("{}:{}: {} takes one argument", file, n, verb));
@@ -218,16 +217,16 @@ std::optional<std::string> skip_reason(const Case& c, const RunOptions& opts) {
     if (!fs::exists(dir + "/initramfs.cpio.zst")) {
         return "OS image '" + c.image + "' not built (" + dir + "/initramfs.cpio.zst)";
     }
-    std::vector<const char*> tools;
-    if (c.drive_fs == "iso") {
-        tools = {"genisoimage"};
-    } else if (c.drive_fs == "vfat") {
-        tools = {"mkfs.vfat", "mcopy"};
-    }
-    for (const char* t : tools) {
-        std::string probe = fmt::format("command -v {} >/dev/null 2>&1", t);
-        if (std::system(probe.c_str()) != 0) {
-            return fmt::format("config_drive {} needs {} (scripts/install-deps)", c.drive_fs, t);
+    for (const auto& d : c.drives) {
+        std::vector<const char*> tools = {"genisoimage"};
+        if (d.fs == "vfat") {
+            tools = {"mkfs.vfat", "mcopy"};
+        }
+        for (const char* t : tools) {
+            std::string probe = fmt::format("command -v {} >/dev/null 2>&1", t);
+            if (std::system(probe.c_str()) != 0) {
+                return fmt::format("config_drive {} needs {} (scripts/install-deps)", d.fs, t);
+            }
         }
     }
     return std::nullopt;
@@ -328,12 +327,13 @@ Status run_shell(const std::string& cmd) {
 
 // The case's config.yaml as user-data on a NoCloud (cidata) or OpenStack (config-2) drive,
 // laid out as cloud-init expects, with a minimal meta-data beside it.
-Result<std::string> make_config_drive(const Case& c, const std::string& work_dir) {
+Result<std::string> make_config_drive(const Case& c, const Case::Drive& d, size_t n,
+                                      const std::string& work_dir) {
     auto config = GANTRY_TRY_CTX(read_file(c.dir + "/config.yaml"), "config_drive");
-    std::string src = work_dir + "/config-drive";
+    std::string src = work_dir + "/config-drive" + std::to_string(n);
     std::error_code ec;
     fs::remove_all(src, ec);
-    if (c.drive_label == "cidata") {
+    if (d.label == "cidata") {
         fs::create_directories(src, ec);
         GANTRY_TRY(write_file_atomic(src + "/user-data", config));
         GANTRY_TRY(write_file_atomic(src + "/meta-data", "instance-id: gantry-" + c.name + "\n"));
@@ -343,14 +343,13 @@ Result<std::string> make_config_drive(const Case& c, const std::string& work_dir
         GANTRY_TRY(write_file_atomic(src + "/openstack/latest/meta_data.json",
                                      "{\"uuid\": \"gantry-" + c.name + "\"}\n"));
     }
-    std::string img = work_dir + "/config-drive." + (c.drive_fs == "iso" ? "iso" : "img");
+    std::string img = src + (d.fs == "iso" ? ".iso" : ".img");
     fs::remove(img, ec);
-    if (c.drive_fs == "iso") {
+    if (d.fs == "iso") {
         GANTRY_TRY(run_shell(fmt::format("genisoimage -quiet -o {} -V {} -J -R {}",
-                                         shell_quote(img), c.drive_label, shell_quote(src))));
+                                         shell_quote(img), d.label, shell_quote(src))));
     } else {
-        GANTRY_TRY(
-            run_shell(fmt::format("mkfs.vfat -n {} -C {} 2048", c.drive_label, shell_quote(img))));
+        GANTRY_TRY(run_shell(fmt::format("mkfs.vfat -n {} -C {} 2048", d.label, shell_quote(img))));
         for (const auto& e : fs::directory_iterator(src)) {
             GANTRY_TRY(run_shell(fmt::format("MTOOLS_SKIP_CHECK=1 mcopy -s -i {} {} ::/",
                                              shell_quote(img), shell_quote(e.path().string()))));
@@ -378,7 +377,7 @@ Status run_case(const Case& c, const RunOptions& opts) {
     VmConfig cfg;
     cfg.image_dir = opts.image_root + "/" + c.image;
     cfg.work_dir = opts.work_root + "/" + c.name;
-    if (fs::exists(c.dir + "/config.yaml") && c.drive_fs.empty()) {
+    if (fs::exists(c.dir + "/config.yaml") && c.drives.empty()) {
         cfg.config_file = c.dir + "/config.yaml";
     }
     cfg.append = c.append;
@@ -395,8 +394,8 @@ Status run_case(const Case& c, const RunOptions& opts) {
         }
         cfg.disks.push_back(disk);
     }
-    if (!c.drive_fs.empty()) {
-        cfg.disks.push_back(GANTRY_TRY(make_config_drive(c, cfg.work_dir)));
+    for (size_t i = 0; i < c.drives.size(); ++i) {
+        cfg.disks.push_back(GANTRY_TRY(make_config_drive(c, c.drives[i], i, cfg.work_dir)));
     }
     auto vm = GANTRY_TRY(Vm::start(cfg));
     auto explain = [&](const Error& e, int line) {

@@ -10,7 +10,7 @@
 //   config_drive iso cidata    # config.yaml goes on a config drive instead of fw_cfg:
 //                              # iso (genisoimage) or vfat (mkfs.vfat + mtools), labelled
 //                              # cidata (NoCloud user-data) or config-2 (OpenStack layout),
-//                              # attached after the blank disks
+//                              # attached after the blank disks; may be repeated
 //
 //   console "GANTRY-TEST: ready"            # wait for text on the serial console
 //   event ready                             # wait for an event on gantry.events
@@ -48,8 +48,11 @@ struct Case {
     std::string append;
     int memory_mb = 512;
     bool network = false;
-    std::string drive_fs;     // "iso" or "vfat"; "" for fw_cfg
-    std::string drive_label;  // "cidata" or "config-2"
+    struct Drive {
+        std::string fs;     // "iso" or "vfat"
+        std::string label;  // "cidata" or "config-2"
+    };
+    std::vector<Drive> drives;  // config drives, in order; none: config.yaml by fw_cfg
     std::vector<Step> steps;
 };
 

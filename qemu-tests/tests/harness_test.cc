@@ -51,10 +51,12 @@ TEST(ParseChecks, RejectsBadArguments) {
 }
 
 TEST(ParseChecks, ConfigDriveTakesAFormatAndALabel) {
-    auto c = parse_checks("config_drive vfat config-2\n", "c", {});
+    auto c = parse_checks("config_drive vfat config-2\nconfig_drive iso cidata\n", "c", {});
     ASSERT_TRUE(c) << c.error().str();
-    EXPECT_EQ(c->drive_fs, "vfat");
-    EXPECT_EQ(c->drive_label, "config-2");
+    ASSERT_EQ(c->drives.size(), 2u);
+    EXPECT_EQ(c->drives[0].fs, "vfat");
+    EXPECT_EQ(c->drives[0].label, "config-2");
+    EXPECT_EQ(c->drives[1].label, "cidata");
     EXPECT_FALSE(parse_checks("config_drive iso\n", "c", {}));
     EXPECT_FALSE(parse_checks("config_drive ext4 cidata\n", "c", {}));
     EXPECT_FALSE(parse_checks("config_drive iso cdrom\n", "c", {}));
