@@ -13,6 +13,7 @@
 #include "base/fd.h"
 #include "base/log.h"
 #include "base/strings.h"
+#include "cloud-config/sources.h"
 #include "init/pid1_modules.h"
 #include "supervisor/supervisor.h"
 
@@ -110,6 +111,12 @@ std::vector<std::string> Pid1::mount_config_drive(const std::string& mount_root)
         auto dir = init::mount_config_drive(*drive_.drive, mount_root);
         if (dir) {
             drive_.dir = *dir;
+            if (!config::find_config_drive_file(*dir)) {
+                drive_.problems.push_back(fmt::format(
+                    "{} ({}) has neither user-data (NoCloud) nor openstack/latest/user_data "
+                    "(OpenStack)",
+                    drive_.drive->device, drive_.drive->fs.label));
+            }
         } else {
             mount_error = dir.error().str();
             drive_.problems.push_back(mount_error);
