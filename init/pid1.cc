@@ -104,7 +104,7 @@ std::vector<std::string> Pid1::mount_config_drive(const std::string& mount_root)
         ModuleIndex index = text ? parse_module_index(*text) : ModuleIndex{};
         for (const auto& m : load_named_modules(index, fs_modules(drive_.drive->fs.fstype))) {
             if (m.outcome == ModuleOutcome::failed) {
-                console(fmt::format("config drive: module {}: {}", m.name, m.error));
+                drive_.problems.push_back(fmt::format("module {}: {}", m.name, m.error));
             }
         }
         // 3. Mount it read-only for the loader.
