@@ -25,8 +25,8 @@ namespace gantry::config {
 struct SourcePaths {
     std::string cmdline = "/proc/cmdline";
     std::string fw_cfg = "/sys/firmware/qemu_fw_cfg/by_name/opt/gantry/config/raw";
-    // Mount points of config drives; mounting them (by label cidata / config-2) is the
-    // init's job, this part only reads files.
+    // Mount points of config drives; finding them by label (cidata / config-2) and
+    // mounting them is the init's job (init/config_drive.h), this part only reads files.
     std::vector<std::string> config_drives;
     std::string state_dir = "/var/lib/gantry";
     // Prefix for a path given on the kernel command line ("" for the real root).

@@ -7,7 +7,6 @@
 // from becomes a clean reboot (the kernel panics if PID 1 exits).
 #include <signal.h>
 #include <sys/prctl.h>
-#include <sys/reboot.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -217,20 +216,46 @@ void add_discovery(sv::BootConfig& boot, bool pid1, const Flags& f, sv::Supervis
     sup.set_discovery(discovery.get());
 }
 
+// For `gantryctl config status`: which drive the config came from, and what went wrong
+// with drives; kept apart from "errors", which are about the config itself.
+void report_config_drive(nlohmann::json& report, const Pid1::DriveState& d) {
+    nlohmann::json drive = nullptr;
+    if (d.drive) {
+        drive = {{"device", d.drive->device},
+                 {"label", d.drive->fs.label},
+                 {"fs", d.drive->fs.fstype},
+                 {"kind", d.drive->kind},
+                 {"mounted", !d.dir.empty()}};
+        auto& src = report["source"];
+        if (src.is_object() && src.value("kind", "") == "config-drive") {
+            src["device"] = d.drive->device;
+            src["label"] = d.drive->fs.label;
+        }
+    }
+    report["config_drive"] = {{"drive", drive}, {"problems", d.problems}};
+}
+
+void report_kernel(nlohmann::json& report, const KernelReport& k) {
+    nlohmann::json items = nlohmann::json::array();
+    for (const auto& i : k.items) {
+        nlohmann::json e = {{"what", i.what}, {"name", i.name}};
+        if (i.what == "sysctl") {
+            e["value"] = i.value;
+        }
+        if (i.error.empty()) {
+            e["result"] = i.result;
+        } else {
+            e["error"] = i.error;
+        }
+        items.push_back(std::move(e));
+    }
+    report["kernel"] = {{"items", std::move(items)}, {"errors", k.errors}};
+}
+
 Result<Outcome> run(const Flags& f, bool pid1) {
-    std::unique_ptr<Pid1> machine = pid1 ? Pid1::boot() : nullptr;  // mounts, modules, events
-    std::vector<MountStep> mounts;
-    if (pid1) {
-        // 1. Early mounts, 2. cgroup controllers, 3. ctrl-alt-del as SIGINT, not an instant reboot.
-        mounts = plan_mounts("");
-        for (const auto& e : apply_mounts(mounts)) {
-            log::error("early mount failed", {{"error", e.str()}});
-        }
-        if (auto st = enable_controllers("/sys/fs/cgroup"); !st) {
-            log::warn("cgroup controllers not enabled", {{"error", st.error().str()}});
-        }
-        ::reboot(RB_DISABLE_CAD);
-    } else if (::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
+    // PID 1: early mounts, cgroup controllers, ctrl-alt-del, early modules, events (pid1.h).
+    std::unique_ptr<Pid1> machine = pid1 ? Pid1::boot() : nullptr;
+    if (!pid1 && ::prctl(PR_SET_CHILD_SUBREAPER, 1) < 0) {
         return fail(Error::sys("PR_SET_CHILD_SUBREAPER"));
     }
     ::mkdir(f.state_dir.c_str(), 0755);
@@ -257,9 +282,19 @@ Result<Outcome> run(const Flags& f, bool pid1) {
     bo.state_dir = pid1 ? "/var/lib/gantry" : f.state_dir;
     bo.store_dir = f.store_dir;
     bo.volumes_dir = pid1 ? "/var/lib/gantry/volumes" : f.state_dir + "/volumes";
+    if (machine) {
+        bo.config_drives = machine->mount_config_drive(f.state_dir + "/config-drive");
+    }
     sv::BootConfig boot = sv::load_boot_config(bo);
     if (machine) {
+        machine->unmount_config_drive();
+        report_config_drive(boot.report, machine->config_drive());
         machine->config_loaded(boot_source(boot), boot.services.size(), boot_errors(boot));
+    }
+    // 5. The kernel section, then the host bits, before any service starts.
+    if (machine && boot.have_config) {
+        report_kernel(boot.report,
+                      machine->apply_kernel(boot.config.kernel.modules, boot.config.kernel.sysctl));
     }
     if (pid1 && boot.have_config) {
         apply_host_bits(boot.config);
@@ -346,8 +381,8 @@ Result<Outcome> run(const Flags& f, bool pid1) {
     log::info("all services stopped");
     // One last sweep: the supervisor is idle, nothing it tracks is alive.
     reap_orphans([](pid_t) { return false; }, children);
-    if (pid1) {
-        finish(outcome.action, mounts);
+    if (machine) {
+        finish(outcome.action, machine->mounts());
     }
     return outcome;
 }

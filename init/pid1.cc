@@ -13,6 +13,7 @@
 #include "base/fd.h"
 #include "base/log.h"
 #include "base/strings.h"
+#include "cloud-config/sources.h"
 #include "init/pid1_modules.h"
 #include "supervisor/supervisor.h"
 
@@ -86,6 +87,93 @@ std::unique_ptr<Pid1> Pid1::boot() {
     set_finish_reporter(
         [ev](std::string_view event, const std::string& fields) { ev->emit(event, fields); });
     return m;
+}
+
+std::vector<std::string> Pid1::mount_config_drive(const std::string& mount_root) {
+    // 1. Labels from the devices' bytes: no file system module is needed to find the drive.
+    DriveScan scan = scan_config_drives();
+    DriveChoice choice = choose_config_drive(scan.found);
+    drive_.problems = std::move(scan.problems);
+    drive_.problems.insert(drive_.problems.end(), choice.problems.begin(), choice.problems.end());
+    drive_.drive = choice.chosen;
+    std::string mount_error;
+    if (drive_.drive) {
+        // 2. The file system's modules only now, and only for a drive that is there: most
+        // boots have none, and each module costs ~15 ms under TCG.
+        auto text = read_file(kModuleIndexPath);
+        ModuleIndex index = text ? parse_module_index(*text) : ModuleIndex{};
+        for (const auto& m : load_named_modules(index, fs_modules(drive_.drive->fs.fstype))) {
+            if (m.outcome == ModuleOutcome::failed) {
+                drive_.problems.push_back(fmt::format("module {}: {}", m.name, m.error));
+            }
+        }
+        // 3. Mount it read-only for the loader.
+        auto dir = init::mount_config_drive(*drive_.drive, mount_root);
+        if (dir) {
+            drive_.dir = *dir;
+            if (!config::find_config_drive_file(*dir)) {
+                drive_.problems.push_back(fmt::format(
+                    "{} ({}) has neither user-data (NoCloud) nor openstack/latest/user_data "
+                    "(OpenStack)",
+                    drive_.drive->device, drive_.drive->fs.label));
+            }
+        } else {
+            mount_error = dir.error().str();
+            drive_.problems.push_back(mount_error);
+        }
+    }
+    for (const auto& p : drive_.problems) {
+        console("config drive: " + p);
+    }
+    if (drive_.drive) {
+        const auto& d = *drive_.drive;
+        console(fmt::format("config drive {} ({} label {}){}", d.device, d.fs.fstype, d.fs.label,
+                            drive_.dir.empty() ? ": not mounted" : " mounted on " + drive_.dir));
+        events_.emit("config-drive",
+                     fmt::format("\"device\":{},\"label\":{},\"fs\":{},\"kind\":{},\"mounted\":{},"
+                                 "\"problems\":{}{}",
+                                 json_str(d.device), json_str(d.fs.label), json_str(d.fs.fstype),
+                                 json_str(d.kind), drive_.dir.empty() ? "false" : "true",
+                                 drive_.problems.size(),
+                                 mount_error.empty() ? "" : ",\"error\":" + json_str(mount_error)));
+    } else if (!drive_.problems.empty()) {
+        events_.emit("config-drive",
+                     fmt::format("\"device\":null,\"problems\":{}", drive_.problems.size()));
+    }
+    if (drive_.dir.empty()) {
+        return {};
+    }
+    return {drive_.dir};
+}
+
+void Pid1::unmount_config_drive() {
+    if (drive_.dir.empty()) {
+        return;
+    }
+    if (auto st = init::unmount_config_drive(drive_.dir); !st) {
+        console("config drive: " + st.error().str());
+    }
+}
+
+KernelReport Pid1::apply_kernel(const std::vector<std::string>& modules,
+                                const std::map<std::string, std::string>& sysctl) {
+    KernelReport r = apply_kernel_settings(modules, sysctl);
+    for (const auto& item : r.items) {
+        if (item.error.empty()) {
+            continue;
+        }
+        std::string where = item.what == "module" ? fmt::format("kernel.modules {}", item.name)
+                                                  : fmt::format("kernel.sysctl[\"{}\"]", item.name);
+        console(fmt::format("{}: {} (the boot goes on)", where, item.error));
+        events_.emit("kernel-error",
+                     fmt::format("\"what\":{},\"name\":{},\"error\":{}", json_str(item.what),
+                                 json_str(item.name), json_str(item.error)));
+    }
+    if (!r.items.empty()) {
+        events_.emit("kernel", fmt::format("\"modules\":{},\"sysctls\":{},\"errors\":{}",
+                                           r.modules_loaded, r.sysctls_set, r.errors));
+    }
+    return r;
 }
 
 Pid1::~Pid1() {

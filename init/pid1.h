@@ -1,20 +1,26 @@
 // The PID-1-only parts of gantry-init around the supervisor (docs/os-image.md):
 //   boot()         mounts, cgroup controllers, early modules, the event port, "pid1"
+//   mount_config_drive / unmount_config_drive   around the config loader ("config-drive")
 //   config_loaded  "config" (and "failed" + the errors on the console when refused)
+//   apply_kernel   the config's kernel.modules and kernel.sysctl ("kernel")
 //   attach()       ACPI power button, gantry.ctl bridge, late modules, readiness watch
-// main.cc calls these three; everything else lives here so the PID 1 path stays a few
+// main.cc calls these; everything else lives here so the PID 1 path stays a few
 // lines in main. Host mode (--host-mode) uses none of it.
 #pragma once
 
 #include <sys/types.h>
 
 #include <functional>
+#include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "base/event_loop.h"
 #include "base/fd.h"
+#include "init/config_drive.h"
+#include "init/kernel_settings.h"
 #include "init/machine.h"
 #include "init/pid1_events.h"
 
@@ -33,8 +39,24 @@ class Pid1 {
     const std::vector<MountStep>& mounts() const { return mounts_; }
     const EventChannel& events() const { return events_; }
 
+    // Finds the config drive and mounts it (init/config_drive.h); problems go to the console
+    // and the event channel. Returns the mount points for the loader: none or one.
+    std::vector<std::string> mount_config_drive(const std::string& mount_root);
+    // Once the loader has read it.
+    void unmount_config_drive();
+    struct DriveState {
+        std::optional<DriveCandidate> drive;  // the one used, if any
+        std::string dir;                      // where it was mounted; "" if it was not
+        std::vector<std::string> problems;    // unreadable devices, ignored drives, mount errors
+    };
+    const DriveState& config_drive() const { return drive_; }
+
     // `error` empty: the config was read from `source` and has `services` services.
     void config_loaded(const std::string& source, size_t services, const std::string& error);
+
+    // The config's kernel section; failures go to the console and as "kernel-error" events.
+    KernelReport apply_kernel(const std::vector<std::string>& modules,
+                              const std::map<std::string, std::string>& sysctl);
 
     // Hooks PID 1 into the running loop. Call before start_all(): the readiness watch
     // must see the first state changes. `shutdown` starts a clean poweroff or reboot.
@@ -48,6 +70,7 @@ class Pid1 {
 
     std::vector<MountStep> mounts_;
     EventChannel events_;
+    DriveState drive_;
     EventLoop* loop_ = nullptr;
     supervisor::Supervisor* sup_ = nullptr;
     std::function<void(FinalAction)> shutdown_;

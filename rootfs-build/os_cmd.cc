@@ -46,6 +46,7 @@ Result<Flags> parse_flags(int argc, char** argv) {
     Flags f;
     f.in.early_modules = early_modules();
     f.in.wanted_modules = default_modules();
+    f.in.optional_modules = optional_modules();
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&]() -> Result<std::string> {

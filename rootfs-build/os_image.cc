@@ -96,7 +96,23 @@ Status add_modules(CpioArchive& a, const ImageInputs& in, ImagePlan& plan) {
             order.push_back(std::move(m));
         }
     }
+    size_t listed = order.size();
+    if (!in.optional_modules.empty()) {
+        all_wanted.insert(all_wanted.end(), in.optional_modules.begin(), in.optional_modules.end());
+        std::set<std::string> have;
+        for (const auto& m : order) {
+            have.insert(m.name);
+        }
+        for (auto& m : GANTRY_TRY(in.modules->load_order(all_wanted))) {
+            if (!have.contains(m.name)) {
+                order.push_back(std::move(m));
+            }
+        }
+    }
     std::string lists[2];
+    std::string index =
+        "# NAME PATH [DEPENDENCY ...] or NAME builtin: every module of this image, for "
+        "kernel.modules\n";
     std::string base = "usr/lib/modules/" + in.kernel_release + "/";
     for (size_t i = 0; i < order.size(); ++i) {
         auto& m = order[i];
@@ -105,11 +121,25 @@ Status add_modules(CpioArchive& a, const ImageInputs& in, ImagePlan& plan) {
         std::string rel = m.rel_path.substr(0, m.rel_path.find(".ko")) + ".ko";
         auto bytes = GANTRY_TRY(in.modules->read_module(m));
         a.add_file(base + rel, std::move(bytes), 0644);
-        lists[i < early.size() ? 0 : 1] += "/lib/modules/" + in.kernel_release + "/" + rel + "\n";
+        std::string path = "/lib/modules/" + in.kernel_release + "/" + rel;
+        if (i < listed) {
+            lists[i < early.size() ? 0 : 1] += path + "\n";
+        }
+        index += m.name + " " + path;
+        for (const auto& d : m.depends) {
+            if (!in.modules->is_builtin(d)) {
+                index += " " + d;
+            }
+        }
+        index += "\n";
         m.rel_path = rel;
+    }
+    for (const auto& b : in.modules->builtins()) {
+        index += b + " builtin\n";
     }
     a.add_file(kModuleListPath, lists[0], 0644);
     a.add_file(kLateModuleListPath, lists[1], 0644);
+    a.add_file(kModuleIndexPath, index, 0644);
     plan.early_count = early.size();
     plan.modules = std::move(order);
     return ok();

@@ -7,7 +7,9 @@
 // symlinks into /usr. /init -> /usr/bin/<init>. /etc/gantry/modules lists the module
 // files PID 1 needs early (early_modules()), one absolute path a line, dependencies first:
 // PID 1 loads them in that order. /etc/gantry/modules.late lists the rest, same format,
-// to load after the early ones (it may rely on them being loaded).
+// to load after the early ones (it may rely on them being loaded). /etc/gantry/modules.dep
+// indexes every shipped module (optional ones too) and every built-in one by name, for
+// the config's kernel.modules: "NAME PATH [DEPENDENCY ...]" or "NAME builtin".
 #pragma once
 
 #include <cstdint>
@@ -22,6 +24,7 @@ namespace gantry::osimage {
 
 inline constexpr const char* kModuleListPath = "etc/gantry/modules";
 inline constexpr const char* kLateModuleListPath = "etc/gantry/modules.late";
+inline constexpr const char* kModuleIndexPath = "etc/gantry/modules.dep";
 
 struct ImageInputs {
     std::string init;                   // host path of PID 1 (gantry-init, or a test init)
@@ -29,15 +32,16 @@ struct ImageInputs {
     std::string busybox;                // --debug: a static busybox and its applet links
     bool strip = true;                  // strip debug info from init and programs
     std::string kernel_release;
-    const ModuleTree* modules = nullptr;      // nullptr: an image without modules (tests)
-    std::vector<std::string> early_modules;   // -> etc/gantry/modules
-    std::vector<std::string> wanted_modules;  // -> etc/gantry/modules.late, minus the early
-    std::string version = "0.1.0";            // os-release VERSION_ID
+    const ModuleTree* modules = nullptr;        // nullptr: an image without modules (tests)
+    std::vector<std::string> early_modules;     // -> etc/gantry/modules
+    std::vector<std::string> wanted_modules;    // -> etc/gantry/modules.late, minus the early
+    std::vector<std::string> optional_modules;  // shipped, only in etc/gantry/modules.dep
+    std::string version = "0.1.0";              // os-release VERSION_ID
 };
 
 struct ImagePlan {
     CpioArchive archive;
-    std::vector<Module> modules;  // in load order, early ones first
+    std::vector<Module> modules;  // in load order, early ones first, optional ones last
     size_t early_count = 0;       // how many of `modules` are in etc/gantry/modules
 };
 

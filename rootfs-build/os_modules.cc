@@ -36,6 +36,11 @@ const std::vector<std::string>& early_modules() {
     return kEarly;
 }
 
+const std::vector<std::string>& optional_modules() {
+    static const std::vector<std::string> kOptional = {"dummy", "nbd", "zram", "vxlan"};
+    return kOptional;
+}
+
 std::string module_name_from_file(std::string_view filename) {
     std::string name(filename);
     for (std::string_view ext : {".ko.xz", ".ko.zst", ".ko.gz", ".ko"}) {
@@ -132,11 +137,12 @@ Result<std::vector<Module>> ModuleTree::load_order(const std::vector<std::string
             return fail(Error::msg("kernel module dependency cycle through '{}'", n));
         }
         visiting.insert(n);
-        Module m{n, it->second};
+        Module m{n, it->second, {}};
         auto deps = GANTRY_TRY(depends_of(m));
         for (const auto& d : deps) {
             GANTRY_TRY(visit(d, "needed by " + n));
         }
+        m.depends = std::move(deps);
         visiting.erase(n);
         done.insert(n);
         order.push_back(std::move(m));

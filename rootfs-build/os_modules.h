@@ -25,6 +25,9 @@ const std::vector<std::string>& default_modules();
 // (file systems for images, container networking) can load while services start; under
 // TCG each module costs ~15 ms, so this split keeps them off the boot's critical path.
 const std::vector<std::string>& early_modules();
+// Shipped in the image and listed in /etc/gantry/modules.dep, but loaded only when a
+// config asks for them (kernel.modules): handy, rarely needed, not worth ~15 ms a boot.
+const std::vector<std::string>& optional_modules();
 
 // "virtio-rng.ko.xz" -> "virtio_rng": the kernel treats '-' and '_' alike in names.
 std::string module_name_from_file(std::string_view filename);
@@ -32,6 +35,7 @@ std::string module_name_from_file(std::string_view filename);
 struct Module {
     std::string name;
     std::string rel_path;  // relative to lib/modules/VERSION, as found (maybe compressed)
+    std::vector<std::string> depends;  // module names, from .modinfo
 };
 
 class ModuleTree {
@@ -46,6 +50,7 @@ class ModuleTree {
     Result<std::string> read_module(const Module& m) const;
 
     bool is_builtin(const std::string& name) const { return builtin_.contains(name); }
+    const std::set<std::string>& builtins() const { return builtin_; }
     const std::string& dir() const { return dir_; }
 
   private:

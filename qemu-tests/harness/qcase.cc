@@ -159,6 +159,14 @@ Result<Case> parse_checks(const std::string& text, const std::string& file,
             c.memory_mb = std::atoi(args[0].c_str());
         } else if (verb == "network") {
             c.network = true;
+        } else if (verb == "config_drive") {
+            GANTRY_TRY(need(2));
+            if ((args[0] != "iso" && args[0] != "vfat") ||
+                (args[1] != "cidata" && args[1] != "config-2")) {
+                return fail(
+                    Error::msg("{}:{}: config_drive takes iso|vfat cidata|config-2", file, n));
+            }
+            c.drives.push_back({args[0], args[1]});
         } else if (std::find(kVerbs.begin(), kVerbs.end(), verb) != kVerbs.end()) {
             if ((verb == "console" || verb == "no_console" || verb == "exit") && args.size() != 1) {
                 return fail(Error::msg("{}:{}: {} takes one argument", file, n, verb));
@@ -208,6 +216,18 @@ std::optional<std::string> skip_reason(const Case& c, const RunOptions& opts) {
     }
     if (!fs::exists(dir + "/initramfs.cpio.zst")) {
         return "OS image '" + c.image + "' not built (" + dir + "/initramfs.cpio.zst)";
+    }
+    for (const auto& d : c.drives) {
+        std::vector<const char*> tools = {"genisoimage"};
+        if (d.fs == "vfat") {
+            tools = {"mkfs.vfat", "mcopy"};
+        }
+        for (const char* t : tools) {
+            std::string probe = fmt::format("command -v {} >/dev/null 2>&1", t);
+            if (std::system(probe.c_str()) != 0) {
+                return fmt::format("config_drive {} needs {} (scripts/install-deps)", d.fs, t);
+            }
+        }
     }
     return std::nullopt;
 }
@@ -297,6 +317,47 @@ Status run_step(Vm& vm, const Step& s, Duration timeout) {
     return ok();
 }
 
+Status run_shell(const std::string& cmd) {
+    int rc = std::system((cmd + " >/dev/null 2>&1").c_str());
+    if (rc != 0) {
+        return fail(Error::msg("`{}` exited {}", cmd, rc));
+    }
+    return ok();
+}
+
+// The case's config.yaml as user-data on a NoCloud (cidata) or OpenStack (config-2) drive,
+// laid out as cloud-init expects, with a minimal meta-data beside it.
+Result<std::string> make_config_drive(const Case& c, const Case::Drive& d, size_t n,
+                                      const std::string& work_dir) {
+    auto config = GANTRY_TRY_CTX(read_file(c.dir + "/config.yaml"), "config_drive");
+    std::string src = work_dir + "/config-drive" + std::to_string(n);
+    std::error_code ec;
+    fs::remove_all(src, ec);
+    if (d.label == "cidata") {
+        fs::create_directories(src, ec);
+        GANTRY_TRY(write_file_atomic(src + "/user-data", config));
+        GANTRY_TRY(write_file_atomic(src + "/meta-data", "instance-id: gantry-" + c.name + "\n"));
+    } else {
+        fs::create_directories(src + "/openstack/latest", ec);
+        GANTRY_TRY(write_file_atomic(src + "/openstack/latest/user_data", config));
+        GANTRY_TRY(write_file_atomic(src + "/openstack/latest/meta_data.json",
+                                     "{\"uuid\": \"gantry-" + c.name + "\"}\n"));
+    }
+    std::string img = src + (d.fs == "iso" ? ".iso" : ".img");
+    fs::remove(img, ec);
+    if (d.fs == "iso") {
+        GANTRY_TRY(run_shell(fmt::format("genisoimage -quiet -o {} -V {} -J -R {}",
+                                         shell_quote(img), d.label, shell_quote(src))));
+    } else {
+        GANTRY_TRY(run_shell(fmt::format("mkfs.vfat -n {} -C {} 2048", d.label, shell_quote(img))));
+        for (const auto& e : fs::directory_iterator(src)) {
+            GANTRY_TRY(run_shell(fmt::format("MTOOLS_SKIP_CHECK=1 mcopy -s -i {} {} ::/",
+                                             shell_quote(img), shell_quote(e.path().string()))));
+        }
+    }
+    return img;
+}
+
 Status check_console(const Vm& vm, const Case& c) {
     std::string log = vm.console();
     if (log.find("Kernel panic") != std::string::npos) {
@@ -316,7 +377,7 @@ Status run_case(const Case& c, const RunOptions& opts) {
     VmConfig cfg;
     cfg.image_dir = opts.image_root + "/" + c.image;
     cfg.work_dir = opts.work_root + "/" + c.name;
-    if (fs::exists(c.dir + "/config.yaml")) {
+    if (fs::exists(c.dir + "/config.yaml") && c.drives.empty()) {
         cfg.config_file = c.dir + "/config.yaml";
     }
     cfg.append = c.append;
@@ -332,6 +393,9 @@ Status run_case(const Case& c, const RunOptions& opts) {
             return fail(Error::sys("truncate {}", disk));
         }
         cfg.disks.push_back(disk);
+    }
+    for (size_t i = 0; i < c.drives.size(); ++i) {
+        cfg.disks.push_back(GANTRY_TRY(make_config_drive(c, c.drives[i], i, cfg.work_dir)));
     }
     auto vm = GANTRY_TRY(Vm::start(cfg));
     auto explain = [&](const Error& e, int line) {

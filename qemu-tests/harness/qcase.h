@@ -7,6 +7,10 @@
 //   disk 64M                   # a blank raw disk, attached as the next /dev/vdX
 //   append gantry.debug=1      # more kernel command line
 //   memory 512 | network       # VM size; a NIC with user networking
+//   config_drive iso cidata    # config.yaml goes on a config drive instead of fw_cfg:
+//                              # iso (genisoimage) or vfat (mkfs.vfat + mtools), labelled
+//                              # cidata (NoCloud user-data) or config-2 (OpenStack layout),
+//                              # attached after the blank disks; may be repeated
 //
 //   console "GANTRY-TEST: ready"            # wait for text on the serial console
 //   event ready                             # wait for an event on gantry.events
@@ -44,6 +48,11 @@ struct Case {
     std::string append;
     int memory_mb = 512;
     bool network = false;
+    struct Drive {
+        std::string fs;     // "iso" or "vfat"
+        std::string label;  // "cidata" or "config-2"
+    };
+    std::vector<Drive> drives;  // config drives, in order; none: config.yaml by fw_cfg
     std::vector<Step> steps;
 };
 

@@ -50,6 +50,18 @@ TEST(ParseChecks, RejectsBadArguments) {
     EXPECT_FALSE(parse_checks("console \"open\n", "c", {}));
 }
 
+TEST(ParseChecks, ConfigDriveTakesAFormatAndALabel) {
+    auto c = parse_checks("config_drive vfat config-2\nconfig_drive iso cidata\n", "c", {});
+    ASSERT_TRUE(c) << c.error().str();
+    ASSERT_EQ(c->drives.size(), 2u);
+    EXPECT_EQ(c->drives[0].fs, "vfat");
+    EXPECT_EQ(c->drives[0].label, "config-2");
+    EXPECT_EQ(c->drives[1].label, "cidata");
+    EXPECT_FALSE(parse_checks("config_drive iso\n", "c", {}));
+    EXPECT_FALSE(parse_checks("config_drive ext4 cidata\n", "c", {}));
+    EXPECT_FALSE(parse_checks("config_drive iso cdrom\n", "c", {}));
+}
+
 TEST(QemuArgv, UsesTcgFwCfgAndLocalhostForwards) {
     VmConfig cfg{.image_dir = "/img",
                  .work_dir = "/w",

@@ -96,7 +96,8 @@ TEST(WriteImage, RealKernelImageIsReproducible) {
                    .kernel_release = kernel->release,
                    .modules = &*tree,
                    .early_modules = early_modules(),
-                   .wanted_modules = default_modules()};
+                   .wanted_modules = default_modules(),
+                   .optional_modules = optional_modules()};
     std::string a = temp_dir("ka"), b = temp_dir("kb");
     auto p1 = plan_image(in);
     ASSERT_TRUE(p1) << p1.error().str();
@@ -124,6 +125,15 @@ TEST(WriteImage, RealKernelImageIsReproducible) {
     EXPECT_NE(e.at("etc/gantry/modules").data.find("virtio_console.ko"), std::string::npos);
     EXPECT_NE(e.at("etc/gantry/modules.late").data.find("bridge.ko"), std::string::npos);
     EXPECT_EQ(e.at("etc/gantry/modules.late").data.find("virtio_pci.ko"), std::string::npos);
+    // Optional modules are shipped and indexed (with their dependencies), never listed.
+    const std::string& index = e.at("etc/gantry/modules.dep").data;
+    EXPECT_EQ(e.at("etc/gantry/modules.late").data.find("/dummy.ko"), std::string::npos);
+    EXPECT_NE(index.find("\ndummy /lib/modules/"), std::string::npos);
+    size_t bridge = index.find("\nbridge /lib/modules/");
+    ASSERT_NE(bridge, std::string::npos);
+    std::string bridge_line = index.substr(bridge + 1, index.find('\n', bridge + 1) - bridge - 1);
+    EXPECT_NE(bridge_line.find(" stp"), std::string::npos) << bridge_line;
+    EXPECT_NE(index.find("\next4 builtin\n"), std::string::npos);
     ASSERT_TRUE(write_image(*p1, a, "", 0, 3));
     ASSERT_TRUE(write_image(*p2, b, "", 0, 3));
     EXPECT_EQ(*read_file(a + "/initramfs.cpio.zst"), *read_file(b + "/initramfs.cpio.zst"));
