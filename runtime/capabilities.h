@@ -28,6 +28,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/capability_names.h"
 #include "base/error.h"
 
 namespace gantry::runtime {
@@ -37,8 +38,8 @@ struct CapSets {
     bool operator==(const CapSets&) const = default;
 };
 
-// The highest capability number this build knows by name (CAP_CHECKPOINT_RESTORE, Linux 5.9).
-inline constexpr int kLastKnownCap = 40;
+// The highest capability number this build knows by name: base/capability_names.h.
+using gantry::kLastKnownCap;
 
 // Parses the OCI "process.capabilities" object. Absent sets are empty; null is all empty.
 // Errors name the JSON path, e.g.
