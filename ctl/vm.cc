@@ -241,6 +241,10 @@ Status vm_test(int argc, char** argv) {
 
 }  // namespace
 
+std::string vm_ctl_socket(const std::string& name) {
+    return vm_state_root() + "/" + name + "/ctl.sock";
+}
+
 int vm_command(int argc, char** argv) {
     std::string sub = argc >= 2 ? argv[1] : "";
     Status st;
