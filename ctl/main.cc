@@ -77,15 +77,20 @@ void usage(FILE* out) {
     fmt::print(out,
                "\nglobal options (before COMMAND):\n"
                "  --socket PATH   the API socket (default /run/gantry/api.sock, or "
-               "$GANTRY_SOCKET)\n");
+               "$GANTRY_SOCKET)\n"
+               "  --vm NAME       the API of the VM `gantryctl vm up --name NAME` runs\n");
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     // Global options come before the command; the service commands read $GANTRY_SOCKET.
-    while (argc >= 3 && std::string_view(argv[1]) == "--socket") {
-        ::setenv("GANTRY_SOCKET", argv[2], 1);
+    // `--vm NAME` is the API of the VM that `gantryctl vm up --name NAME` runs.
+    while (argc >= 3 &&
+           (std::string_view(argv[1]) == "--socket" || std::string_view(argv[1]) == "--vm")) {
+        std::string sock =
+            std::string_view(argv[1]) == "--vm" ? vm_ctl_socket(argv[2]) : std::string(argv[2]);
+        ::setenv("GANTRY_SOCKET", sock.c_str(), 1);
         argv[2] = argv[0];
         argc -= 2;
         argv += 2;

@@ -157,6 +157,38 @@ void stream_console(const Vm& vm, size_t& offset) {
     }
 }
 
+// The guest's events since the `seen`th, one line each: the kernel console is quiet, so
+// this is the boot timeline and every service state change a user watches.
+//   [   5.229] service counter: waiting -> starting
+void stream_events(const Vm& vm, size_t& seen) {
+    auto events = vm.events();
+    for (; seen < events.size(); ++seen) {
+        const Event& e = events[seen];
+        std::string rest = e.json;
+        if (e.name == "service") {
+            auto field = [&](const char* k) {
+                std::string key = std::string("\"") + k + "\":\"";
+                auto at = e.json.find(key);
+                if (at == std::string::npos) {
+                    return std::string();
+                }
+                at += key.size();
+                return e.json.substr(at, e.json.find('"', at) - at);
+            };
+            std::string detail = field("detail");
+            rest = fmt::format("{}: {} -> {}{}", field("service"), field("from"), field("to"),
+                               detail.empty() ? "" : " (" + detail + ")");
+        } else if (auto comma = e.json.find(',', e.json.find("\"t\""));
+                   comma != std::string::npos) {
+            rest = e.json.substr(comma + 1, e.json.size() - comma - 2);  // the other fields
+        } else {
+            rest.clear();
+        }
+        fmt::print("[{:8.3f}] {} {}\n", e.t, e.name, rest);
+    }
+    std::fflush(stdout);
+}
+
 Status vm_up(int argc, char** argv) {
     auto f = GANTRY_TRY(parse_flags(argc, argv, 2));
     struct sigaction sa {};
@@ -170,11 +202,12 @@ Status vm_up(int argc, char** argv) {
     for (const auto& p : f.vm.ports) {
         fmt::print(stderr, "vm {}: guest port {} is 127.0.0.1:{}\n", f.name, p.guest, p.host);
     }
-    size_t offset = 0;
+    size_t offset = 0, seen = 0;
     bool pressed = false;
     auto pressed_at = std::chrono::steady_clock::now();
     while (vm.running()) {
         stream_console(vm, offset);
+        stream_events(vm, seen);
         if (g_stop > 0 && !pressed) {
             fmt::print(stderr, "\nvm {}: pressing the power button (again to kill)\n", f.name);
             (void)vm.power_button();
@@ -191,6 +224,7 @@ Status vm_up(int argc, char** argv) {
         vm.poll_exit();
     }
     stream_console(vm, offset);
+    stream_events(vm, seen);
     fmt::print(stderr, "vm {}: stopped\n", f.name);
     return ok();
 }
@@ -240,6 +274,10 @@ Status vm_test(int argc, char** argv) {
 }
 
 }  // namespace
+
+std::string vm_ctl_socket(const std::string& name) {
+    return vm_state_root() + "/" + name + "/ctl.sock";
+}
 
 int vm_command(int argc, char** argv) {
     std::string sub = argc >= 2 ? argv[1] : "";

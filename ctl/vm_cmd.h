@@ -3,4 +3,9 @@
 //   gantryctl vm test CONFIG.yaml [--timeout DURATION]
 #pragma once
 
+#include <string>
+
 int vm_command(int argc, char** argv);
+
+// The API socket of the VM that `gantryctl vm up --name NAME` runs (`gantryctl --vm NAME`).
+std::string vm_ctl_socket(const std::string& name);

@@ -14,6 +14,7 @@
 #include <exception>
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "base/event_loop.h"
 #include "base/fd.h"
@@ -21,7 +22,9 @@
 #include "base/strings.h"
 #include "cloud-config/host.h"
 #include "init/machine.h"
+#include "init/net_static.h"
 #include "init/pid1.h"
+#include "init/pid1_events.h"
 #include "init/switch_root.h"
 #include "runtime/cgroup.h"
 #include "supervisor/api_server.h"
@@ -172,6 +175,41 @@ void apply_host_bits(const config::Config& cfg) {
     }
 }
 
+// PID 1 only: `lo`, and the static part of network.interfaces (init/net_static.h). What
+// needs gantry-netd (DHCP, match.mac, IPv6, extra routes) is said, not silently dropped.
+void apply_network(const config::Network& net) {
+    std::vector<LinkStep> steps;
+    for (const auto& i : net.interfaces) {
+        if (!i.match_mac.empty()) {
+            log::warn("network: match.mac needs gantry-netd; interface left alone",
+                      {{"interface", i.name}});
+            continue;
+        }
+        LinkStep s{.name = i.name, .mtu = i.mtu};
+        for (const auto& a : i.addresses) {
+            auto v4 = parse_ipv4_cidr(a);
+            if (v4 && s.ipv4.empty()) {
+                std::tie(s.ipv4, s.prefix) = *v4;
+            } else {
+                log::warn("network: only the first IPv4 address is set before gantry-netd",
+                          {{"interface", i.name}, {"address", a}});
+            }
+        }
+        s.gateway = s.ipv4.empty() ? "" : i.gateway;
+        if (i.dhcp) {
+            log::warn("network: no DHCP client before gantry-netd; the link is only brought up",
+                      {{"interface", i.name}});
+        }
+        if (!i.routes.empty()) {
+            log::warn("network: routes need gantry-netd", {{"interface", i.name}});
+        }
+        steps.push_back(std::move(s));
+    }
+    for (const auto& e : apply_links(steps)) {
+        log::error("network setup", {{"error", e.str()}});
+    }
+}
+
 // For the guest's event channel: where the config came from, and why it was refused.
 std::string boot_source(const sv::BootConfig& boot) {
     const auto& src = boot.report.value("source", nlohmann::json::object());
@@ -299,6 +337,9 @@ Result<Outcome> run(const Flags& f, bool pid1) {
     if (pid1 && boot.have_config) {
         apply_host_bits(boot.config);
     }
+    if (pid1) {
+        apply_network(boot.have_config ? boot.config.network : config::Network{});
+    }
     // Discovery (issue 7): PID 1 with the embedded store runs gantry-kv first, as a
     // built-in host-process service; every service is then registered in the store.
     if (boot.have_config) {
@@ -413,6 +454,8 @@ int main(int argc, char** argv) {
     if (pid1 && init::on_initial_rootfs()) {
         // Containers pivot_root, which the kernel refuses on the initial rootfs: move the
         // image into a tmpfs first (init/switch_root.h). On success this does not return.
+        // The "pid1" event keeps this first start's time, so the copy counts as PID 1's.
+        ::setenv(init::kPid1TimeEnv, fmt::format("{:.6f}", init::boottime()).c_str(), 1);
         auto st = init::switch_off_rootfs(argv);
         fmt::print(stderr, "gantry-init: staying on the initramfs root: {}\n",
                    st ? "re-exec returned" : st.error().str());

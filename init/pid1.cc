@@ -10,6 +10,8 @@
 #include <sys/reboot.h>
 #include <unistd.h>
 
+#include <cstdlib>
+
 #include "base/fd.h"
 #include "base/log.h"
 #include "base/strings.h"
@@ -62,7 +64,13 @@ pid_t spawn_helper(const char* name, std::function<void()> fn) {
 }
 
 std::unique_ptr<Pid1> Pid1::boot() {
-    double t_pid1 = boottime();
+    // The time of the first start, before the initramfs moved to a tmpfs and PID 1 re-ran.
+    const double t_start = boottime();
+    double t_pid1 = t_start;
+    if (const char* t = std::getenv(kPid1TimeEnv); t != nullptr) {
+        t_pid1 = std::strtod(t, nullptr);
+        ::unsetenv(kPid1TimeEnv);
+    }
     std::unique_ptr<Pid1> m(new Pid1());
     // 1. Early mounts: /proc, /sys, /dev, /dev/pts, /dev/shm, /run, /tmp, cgroup2.
     m->mounts_ = plan_mounts("");
@@ -82,6 +90,9 @@ std::unique_ptr<Pid1> Pid1::boot() {
     // with its own time.
     m->events_.open(2000);
     m->events_.emit("pid1", "", t_pid1);
+    if (t_pid1 < t_start) {
+        m->events_.emit("rootfs", "", t_start);  // on the tmpfs root, started again
+    }
     m->events_.emit("modules", module_fields(early));
     const EventChannel* ev = &m->events_;
     set_finish_reporter(

@@ -14,6 +14,10 @@ namespace gantry::init {
 // step of the boot, the kernel's part included.
 double boottime();
 
+// PID 1 sets this to its first boottime() before it moves the initramfs to a tmpfs and
+// starts again, so the "pid1" event is the kernel's hand-over, not the second start.
+inline constexpr const char* kPid1TimeEnv = "GANTRY_PID1_T";
+
 // "/dev/vportNpM" of the virtio-serial port called `name`, or "" if there is none (yet).
 std::string find_virtio_port(std::string_view name, const std::string& sysfs_root = "/sys");
 

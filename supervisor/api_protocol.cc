@@ -144,6 +144,8 @@ json status_json(const ServiceStatus& s, bool detailed) {
     j["status"] = s.notify_status;
     j["health_output"] = s.health_output;
     j["oom_kills"] = s.oom_kills;
+    j["pids"] = s.pids ? json(*s.pids) : json(nullptr);
+    j["pids_limit_hits"] = s.pids_limit_hits ? json(*s.pids_limit_hits) : json(nullptr);
     json deps = json::array();
     for (const auto& d : sp.depends_on) {
         deps.push_back({{"service", d.service}, {"condition", to_string(d.condition)}});

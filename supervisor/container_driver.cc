@@ -234,19 +234,7 @@ bool ContainerDriver::owns(const Started& s, pid_t pid) {
 }
 
 Usage ContainerDriver::usage(const Started& s) {
-    Usage u;
-    if (s.cgroup.empty()) {
-        return u;
-    }
-    if (auto cur = read_file(s.cgroup + "/memory.current")) {
-        uint64_t v = 0;
-        std::from_chars(cur->data(), cur->data() + cur->size(), v);
-        u.memory_bytes = v;
-    }
-    if (auto ev = read_file(s.cgroup + "/memory.events")) {
-        u.oom_kills = parse_oom_kills(*ev);
-    }
-    return u;
+    return s.cgroup.empty() ? Usage{} : cgroup_usage(s.cgroup);
 }
 
 void ContainerDriver::cleanup(const ServiceSpec& spec, const Started&) {

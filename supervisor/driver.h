@@ -34,8 +34,10 @@ struct Started {
 };
 
 struct Usage {
-    std::optional<uint64_t> memory_bytes;  // memory.current, or VmRSS of the main process
-    std::optional<uint64_t> oom_kills;     // memory.events oom_kill, when a cgroup exists
+    std::optional<uint64_t> memory_bytes;     // memory.current, or VmRSS of the main process
+    std::optional<uint64_t> oom_kills;        // memory.events oom_kill, when a cgroup exists
+    std::optional<uint64_t> pids;             // pids.current, when a cgroup exists
+    std::optional<uint64_t> pids_limit_hits;  // pids.events max: forks refused at pids.max
 };
 
 class Driver {
@@ -86,5 +88,9 @@ class ProcessDriver : public Driver {
 
 // Parses memory.events bytes: the oom_kill counter, or nullopt.
 std::optional<uint64_t> parse_oom_kills(std::string_view memory_events);
+// One "KEY VALUE" counter of a cgroup events file (memory.events, pids.events), or nullopt.
+std::optional<uint64_t> parse_events_counter(std::string_view events, std::string_view key);
+// memory.current, memory.events oom_kill, pids.current, pids.events max of a cgroup v2 dir.
+Usage cgroup_usage(const std::string& cgroup);
 
 }  // namespace gantry::supervisor

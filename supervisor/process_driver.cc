@@ -258,17 +258,22 @@ std::vector<std::string> base_env(const ServiceSpec& spec) {
 
 }  // namespace
 
-std::optional<uint64_t> parse_oom_kills(std::string_view text) {
+std::optional<uint64_t> parse_events_counter(std::string_view text, std::string_view key) {
     for (const auto& line : split(text, '\n')) {
-        if (line.starts_with("oom_kill ")) {
+        if (line.size() > key.size() && line.starts_with(key) && line[key.size()] == ' ') {
             uint64_t v = 0;
-            auto [p, ec] = std::from_chars(line.data() + 9, line.data() + line.size(), v);
+            auto [p, ec] =
+                std::from_chars(line.data() + key.size() + 1, line.data() + line.size(), v);
             if (ec == std::errc()) {
                 return v;
             }
         }
     }
     return std::nullopt;
+}
+
+std::optional<uint64_t> parse_oom_kills(std::string_view text) {
+    return parse_events_counter(text, "oom_kill");
 }
 
 Result<Started> ProcessDriver::start(const ServiceSpec& spec, const StartIo& io) {
@@ -361,18 +366,33 @@ bool ProcessDriver::owns(const Started& s, pid_t pid) {
            ::getsid(pid) == s.process.pid();
 }
 
+Usage cgroup_usage(const std::string& cgroup) {
+    Usage u;
+    auto number = [&](const char* file) -> std::optional<uint64_t> {
+        auto text = read_file(cgroup + "/" + file);
+        uint64_t v = 0;
+        if (!text ||
+            std::from_chars(text->data(), text->data() + text->size(), v).ec != std::errc()) {
+            return std::nullopt;
+        }
+        return v;
+    };
+    u.memory_bytes = number("memory.current");
+    if (auto ev = read_file(cgroup + "/memory.events")) {
+        u.oom_kills = parse_oom_kills(*ev);
+    }
+    // Only with a pids limit: the controller is enabled for the cgroups that need it.
+    u.pids = number("pids.current");
+    if (auto ev = read_file(cgroup + "/pids.events")) {
+        u.pids_limit_hits = parse_events_counter(*ev, "max");
+    }
+    return u;
+}
+
 Usage ProcessDriver::usage(const Started& s) {
     Usage u;
     if (!s.cgroup.empty()) {
-        if (auto cur = read_file(s.cgroup + "/memory.current")) {
-            uint64_t v = 0;
-            std::from_chars(cur->data(), cur->data() + cur->size(), v);
-            u.memory_bytes = v;
-        }
-        if (auto ev = read_file(s.cgroup + "/memory.events")) {
-            u.oom_kills = parse_oom_kills(*ev);
-        }
-        return u;
+        return cgroup_usage(s.cgroup);
     }
     if (auto status = read_file(fmt::format("/proc/{}/status", s.process.pid()))) {
         for (const auto& line : split(*status, '\n')) {

@@ -482,7 +482,10 @@ Result<ServiceStatus> Supervisor::status(const std::string& name) const {
     if (u->proc) {
         s.pid = u->proc->started.process.pid();
         s.uptime = loop_.now() - u->m.started_at;
-        s.memory_bytes = driver_.usage(u->proc->started).memory_bytes;
+        Usage usage = driver_.usage(u->proc->started);
+        s.memory_bytes = usage.memory_bytes;
+        s.pids = usage.pids;
+        s.pids_limit_hits = usage.pids_limit_hits;
     }
     s.history.assign(u->history.begin(), u->history.end());
     return s;

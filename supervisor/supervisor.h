@@ -61,6 +61,8 @@ struct ServiceStatus {
     Duration uptime{0};
     std::optional<uint64_t> memory_bytes;
     uint64_t oom_kills = 0;
+    std::optional<uint64_t> pids;             // processes in the cgroup now
+    std::optional<uint64_t> pids_limit_hits;  // forks refused by pids_limit (pids.events max)
     std::vector<ExitRecord> history;
 };
 

@@ -92,6 +92,22 @@ void Supervisor::on_notify(Unit& u) {
     }
 }
 
+namespace {
+
+// Until the first check passes, checks come quicker than `interval`: the first right at
+// start, then after 100 ms, 200 ms, 400 ms ... up to `interval` (Kubernetes probes right
+// away too; Docker waits a whole interval, so a service healthy in 50 ms would look
+// starting for 30 s). Failed quick checks within the first interval do not count, so a
+// slow starter is not marked unhealthy sooner than with the plain cadence.
+constexpr Duration kFirstProbe = std::chrono::milliseconds(100);
+
+Duration next_probe(Duration last, Duration interval) {
+    Duration next = last <= Duration(0) ? kFirstProbe : last * 2;
+    return std::min(next, interval);
+}
+
+}  // namespace
+
 void Supervisor::start_health(Unit& u) {
     if (!u.spec.healthcheck) {
         return;
@@ -99,9 +115,10 @@ void Supervisor::start_health(Unit& u) {
     u.health_active = true;
     u.health_gen++;
     u.health_failures = 0;
+    u.health_probe = Duration(0);
     u.health_since = loop_.now();
     if (!u.health_timer.valid()) {
-        auto t = loop_.after(u.spec.healthcheck->interval, [this, &u] { run_health(u); });
+        auto t = loop_.after(Duration(0), [this, &u] { run_health(u); });
         if (!t) {
             log::error("healthcheck timer failed",
                        {{"service", u.spec.name}, {"error", t.error().str()}});
@@ -109,7 +126,7 @@ void Supervisor::start_health(Unit& u) {
         }
         u.health_timer = std::move(*t);
     } else {
-        (void)u.health_timer.rearm(u.spec.healthcheck->interval);
+        (void)u.health_timer.rearm(Duration(0));
     }
 }
 
@@ -132,9 +149,19 @@ void Supervisor::run_health(Unit& u) {
         u.health_output = j.output.substr(0, 4096);
         bool passed = j.status.success() && !j.timed_out;
         Duration now = loop_.now();
+        const Duration interval = u.spec.healthcheck->interval;
+        bool quick = u.health_probe >= Duration(0) && now - u.health_since < interval;
         if (passed) {
             u.health_failures = 0;
+            u.health_probe = Duration(-1);  // the plain cadence from now on
             feed(u, {EventKind::HealthOk});
+        } else if (quick) {
+            // Not healthy yet, still in the first interval: not a failure, look again soon.
+            u.health_probe = next_probe(u.health_probe, interval);
+            if (u.health_active) {
+                (void)u.health_timer.rearm(u.health_probe);
+            }
+            return;
         } else if (now - u.health_since >= u.spec.healthcheck->start_period) {
             // Docker's start_period: failures while the service boots do not count.
             u.health_failures++;

@@ -62,6 +62,7 @@ struct Supervisor::Unit {
     uint64_t health_gen = 0;  // bumped per run, so a late result of an old run is dropped
     Duration health_since{0};
     int health_failures = 0;
+    Duration health_probe{0};  // the last quick-start delay; 0 once a check passed
     std::string health_output;
     Source health_timer;
     Job* health_job = nullptr;

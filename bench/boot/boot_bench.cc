@@ -9,6 +9,7 @@
 #include <chrono>
 #include <filesystem>
 #include <map>
+#include <set>
 #include <thread>
 #include <vector>
 
@@ -89,7 +90,13 @@ int main(int argc, char** argv) {
                 pid1 = e.t;
             }
         }
+        // The first event of each name per boot ("service" comes once per state change;
+        // its first is the first service leaving `waiting`).
+        std::set<std::string> seen;
         for (const auto& e : events) {
+            if (!seen.insert(e.name).second) {
+                continue;
+            }
             if (!times.contains(e.name)) {
                 order.push_back(e.name);
             }

@@ -5,6 +5,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "init/net_static.h"
+
 namespace gantry::init {
 namespace {
 
@@ -46,6 +48,17 @@ TEST(Reaper, ReapsOnlyUntracked) {
     EXPECT_EQ(waitid(P_PID, tracked, &si, WEXITED | WNOHANG), 0);  // still there for its owner
     EXPECT_EQ(si.si_pid, tracked);
     EXPECT_LT(waitid(P_PID, orphan, &si, WEXITED | WNOHANG), 0);  // gone
+}
+
+TEST(NetStatic, ParsesIpv4Cidr) {
+    auto a = parse_ipv4_cidr("10.0.2.15/24");
+    ASSERT_TRUE(a) << a.error().str();
+    EXPECT_EQ(a->first, "10.0.2.15");
+    EXPECT_EQ(a->second, 24);
+    EXPECT_EQ(parse_ipv4_cidr("192.168.1.1")->second, 32);
+    EXPECT_FALSE(parse_ipv4_cidr("fd00::5/64"));
+    EXPECT_FALSE(parse_ipv4_cidr("10.0.0.1/33"));
+    EXPECT_FALSE(parse_ipv4_cidr("10.0.0.1/x"));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <regex>
 #include <thread>
 
 #include "base/fd.h"
@@ -20,7 +21,8 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// Splits on blanks, keeping "double quoted" words together; stops at an unquoted '#'.
+// Splits on blanks, keeping "double" or 'single' quoted words together; stops at an
+// unquoted '#'.
 Result<std::vector<std::string>> tokenize(std::string_view line) {
     std::vector<std::string> out;
     size_t i = 0;
@@ -29,8 +31,8 @@ Result<std::vector<std::string>> tokenize(std::string_view line) {
             ++i;
         } else if (line[i] == '#') {
             break;
-        } else if (line[i] == '"') {
-            size_t end = line.find('"', i + 1);
+        } else if (line[i] == '"' || line[i] == '\'') {
+            size_t end = line.find(line[i], i + 1);
             if (end == std::string_view::npos) {
                 return fail(Error::msg("unterminated quote"));
             }
@@ -63,31 +65,32 @@ Result<Duration> to_ms(std::string_view text) {
 }
 
 // "key=value" against the event's JSON: strings compare unquoted, the rest as JSON.
+// "key~=text": the value contains the text (a detail such as "OOM-killed; restarting in
+// 100ms" without spelling all of it).
 bool field_matches(const Event& e, const std::string& kv) {
     auto eq = kv.find('=');
-    if (eq == std::string::npos) {
+    if (eq == std::string::npos || eq == 0) {
         return false;
     }
+    bool contains = kv[eq - 1] == '~';
     auto j = nlohmann::json::parse(e.json, nullptr, false);
-    std::string key = kv.substr(0, eq);
+    std::string key = kv.substr(0, contains ? eq - 1 : eq);
     if (!j.is_object() || !j.contains(key)) {
         return false;
     }
     const auto& v = j[key];
-    return (v.is_string() ? v.get<std::string>() : v.dump()) == kv.substr(eq + 1);
+    std::string have = v.is_string() ? v.get<std::string>() : v.dump();
+    std::string want = kv.substr(eq + 1);
+    return contains ? have.find(want) != std::string::npos : have == want;
 }
 
 const std::vector<std::string> kVerbs = {"console",      "no_console", "event", "order",
                                          "power_button", "ctl",        "exit"};
 
-// "NAME k=v k=v": an event spec as `order` takes it, one quoted argument each.
+// "NAME k=v k=v": an event spec as `order` takes it, one quoted argument each (so its
+// values have no blanks; `event` takes each field as its own, possibly quoted, word).
 bool spec_matches(const Event& e, const std::string& spec) {
-    auto words = split(spec, ' ');
-    if (words.empty() || e.name != words[0]) {
-        return false;
-    }
-    return std::all_of(words.begin() + 1, words.end(),
-                       [&](const std::string& kv) { return kv.empty() || field_matches(e, kv); });
+    return event_matches(e, split(spec, ' '));
 }
 
 std::string shell_quote(const std::string& s) {
@@ -99,6 +102,14 @@ std::string shell_quote(const std::string& s) {
 }
 
 }  // namespace
+
+bool event_matches(const Event& e, const std::vector<std::string>& spec) {
+    if (spec.empty() || e.name != spec[0]) {
+        return false;
+    }
+    return std::all_of(spec.begin() + 1, spec.end(),
+                       [&](const std::string& kv) { return kv.empty() || field_matches(e, kv); });
+}
 
 Result<Case> parse_checks(const std::string& text, const std::string& file,
                           const std::vector<std::pair<std::string, std::string>>& vars) {
@@ -174,6 +185,15 @@ Result<Case> parse_checks(const std::string& text, const std::string& file,
             if (verb == "event" && args.empty()) {
                 return fail(Error::msg("{}:{}: event needs a name", file, n));
             }
+            for (const auto& a : args) {
+                if (verb == "ctl" && a.starts_with("match=")) {
+                    try {
+                        std::regex re(a.substr(6));
+                    } catch (const std::regex_error& e) {
+                        return fail(Error::msg("{}:{}: {}: {}", file, n, a, e.what()));
+                    }
+                }
+            }
             c.steps.push_back(Step{n, verb, args, timeout});
         } else {
             std::string hint = closest_match(verb, kVerbs);
@@ -234,6 +254,42 @@ std::optional<std::string> skip_reason(const Case& c, const RunOptions& opts) {
 
 namespace {
 
+// gantryctl on the host, through the VM's gantry.ctl port:
+//   ctl ARGS... [expect=TEXT] [match=ECMASCRIPT-REGEX] [retry]
+Status run_ctl(Vm& vm, const std::vector<std::string>& args, Duration timeout) {
+    const char* bin = std::getenv("GANTRY_CTL");
+    std::string cmd =
+        fmt::format("timeout {} {} --socket {}", std::max<long>(1, timeout.count() / 1000),
+                    shell_quote(bin != nullptr ? bin : "gantryctl"), shell_quote(vm.ctl_socket()));
+    std::string expect, match;
+    for (const auto& a : args) {
+        if (a.starts_with("expect=")) {
+            expect = a.substr(7);
+        } else if (a.starts_with("match=")) {
+            match = a.substr(6);
+        } else if (a != "retry") {
+            cmd += " " + shell_quote(a);
+        }
+    }
+    FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+    if (p == nullptr) {
+        return fail(Error::sys("popen {}", cmd));
+    }
+    std::string out;
+    char buf[4096];
+    while (size_t n = std::fread(buf, 1, sizeof buf, p)) {
+        out.append(buf, n);
+    }
+    int rc = ::pclose(p);
+    if (rc != 0 || out.find(expect) == std::string::npos ||
+        (!match.empty() && !std::regex_search(out, std::regex(match)))) {
+        std::string want = expect.empty() ? "" : "(expected \"" + expect + "\")";
+        want += match.empty() ? "" : "(expected to match /" + match + "/)";
+        return fail(Error::msg("`{}` exited {} {}: {}", cmd, rc, want, out));
+    }
+    return ok();
+}
+
 Status run_step(Vm& vm, const Step& s, Duration timeout) {
     if (s.verb == "console") {
         GANTRY_TRY(vm.wait_console(s.args[0], timeout));
@@ -244,7 +300,7 @@ Status run_step(Vm& vm, const Step& s, Duration timeout) {
         auto deadline = std::chrono::steady_clock::now() + timeout;
         for (;;) {
             for (const auto& e : vm.events()) {
-                if (spec_matches(e, spec)) {
+                if (event_matches(e, s.args)) {
                     return ok();
                 }
             }
@@ -279,32 +335,18 @@ Status run_step(Vm& vm, const Step& s, Duration timeout) {
             last = at;
         }
     } else if (s.verb == "ctl") {
-        // gantryctl on the host, through the VM's gantry.ctl port: ctl ARGS... [expect=TEXT]
-        const char* bin = std::getenv("GANTRY_CTL");
-        std::string cmd = fmt::format(
-            "timeout {} {} --socket {}", std::max<long>(1, timeout.count() / 1000),
-            shell_quote(bin != nullptr ? bin : "gantryctl"), shell_quote(vm.ctl_socket()));
-        std::string expect;
-        for (const auto& a : s.args) {
-            if (a.starts_with("expect=")) {
-                expect = a.substr(7);
-            } else {
-                cmd += " " + shell_quote(a);
+        // `retry`: run it again every half second until it passes or the step times out
+        // (a log line that comes later, a state that takes a while).
+        bool retry = std::find(s.args.begin(), s.args.end(), "retry") != s.args.end();
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            auto left =
+                std::chrono::duration_cast<Duration>(deadline - std::chrono::steady_clock::now());
+            Status st = run_ctl(vm, s.args, std::max(left, Duration{1000}));
+            if (st || !retry || std::chrono::steady_clock::now() >= deadline) {
+                return st;
             }
-        }
-        FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-        if (p == nullptr) {
-            return fail(Error::sys("popen {}", cmd));
-        }
-        std::string out;
-        char buf[4096];
-        while (size_t n = std::fread(buf, 1, sizeof buf, p)) {
-            out.append(buf, n);
-        }
-        int rc = ::pclose(p);
-        if (rc != 0 || out.find(expect) == std::string::npos) {
-            return fail(Error::msg("`{}` exited {} {}: {}", cmd, rc,
-                                   expect.empty() ? "" : "(expected \"" + expect + "\")", out));
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
         }
     } else if (s.verb == "power_button") {
         GANTRY_TRY(vm.power_button());

@@ -15,6 +15,7 @@
 //   console "GANTRY-TEST: ready"            # wait for text on the serial console
 //   event ready                             # wait for an event on gantry.events
 //   event config sha256=${config_sha256}    # ... whose fields have these values
+//   event service "detail~=OOM-killed"      # ... or contain this text
 //   power_button                            # press the ACPI power button
 //   exit 0                                  # QEMU exits with this code
 //   no_console "Oops"                       # at the end: text never seen
@@ -55,6 +56,10 @@ struct Case {
     std::vector<Drive> drives;  // config drives, in order; none: config.yaml by fw_cfg
     std::vector<Step> steps;
 };
+
+// {NAME, "key=value", "key~=text", ...}: the event has that name, and each field that
+// value (strings unquoted, the rest as JSON) or a value containing that text.
+bool event_matches(const Event& e, const std::vector<std::string>& spec);
 
 // Parses a checks file; `vars` expands ${NAME}. Errors say file:line.
 Result<Case> parse_checks(const std::string& text, const std::string& file,

@@ -48,6 +48,14 @@ TEST(ParseChecks, RejectsBadArguments) {
     EXPECT_FALSE(parse_checks("exit\n", "c", {}));
     EXPECT_FALSE(parse_checks("timeout soon\n", "c", {}));
     EXPECT_FALSE(parse_checks("console \"open\n", "c", {}));
+    EXPECT_FALSE(parse_checks("ctl ps match=(\n", "c", {}));
+}
+
+TEST(ParseChecks, SingleQuotesKeepDoubleQuotes) {
+    auto c = parse_checks("ctl inspect x 'match=\"pids\": [1-9]'\n", "c", {});
+    ASSERT_TRUE(c) << c.error().str();
+    ASSERT_EQ(c->steps.size(), 1u);
+    EXPECT_EQ(c->steps[0].args.back(), "match=\"pids\": [1-9]");
 }
 
 TEST(ParseChecks, ConfigDriveTakesAFormatAndALabel) {
@@ -85,6 +93,20 @@ TEST(ParseEvent, ReadsNameAndTime) {
     EXPECT_DOUBLE_EQ(e->t, 2.5);
     EXPECT_FALSE(parse_event("GANTRY-TEST: ready"));
     EXPECT_FALSE(parse_event(R"({"t":1})"));
+}
+
+TEST(EventMatches, ExactFieldsAndContainedText) {
+    auto e = parse_event(
+        R"({"event":"service","t":3,"service":"hog","to":"backoff","detail":"OOM-killed; restarting in 100ms"})");
+    ASSERT_TRUE(e);
+    EXPECT_TRUE(event_matches(*e, {"service", "service=hog", "to=backoff"}));
+    EXPECT_TRUE(event_matches(*e, {"service", "detail=OOM-killed; restarting in 100ms"}));
+    EXPECT_TRUE(event_matches(*e, {"service", "detail~=restarting in 100ms"}));
+    EXPECT_TRUE(event_matches(*e, {"service", "t=3"}));
+    EXPECT_FALSE(event_matches(*e, {"service", "detail=OOM-killed"}));
+    EXPECT_FALSE(event_matches(*e, {"service", "detail~=200ms"}));
+    EXPECT_FALSE(event_matches(*e, {"service", "nothere~=x"}));
+    EXPECT_FALSE(event_matches(*e, {"ready"}));
 }
 
 TEST(Sha256, KnownVectors) {

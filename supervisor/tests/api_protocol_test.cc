@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "supervisor/driver.h"
+
 namespace gantry::supervisor {
 namespace {
 
@@ -65,6 +67,15 @@ TEST(ApiJson, ExecResult) {
     auto j = exec_json(r);
     EXPECT_EQ(j["status"], "timed out");
     EXPECT_EQ(j["exit_code"], 137);
+}
+
+TEST(CgroupEvents, ReadsOneCounter) {
+    std::string mem = "low 0\nhigh 0\nmax 12\noom 3\noom_kill 2\noom_group_kill 0\n";
+    EXPECT_EQ(parse_oom_kills(mem), 2u);
+    EXPECT_EQ(parse_events_counter(mem, "oom"), 3u);  // not oom_kill's line
+    EXPECT_EQ(parse_events_counter("max 7\n", "max"), 7u);
+    EXPECT_EQ(parse_events_counter("max 7\n", "ma"), std::nullopt);
+    EXPECT_EQ(parse_events_counter("", "max"), std::nullopt);
 }
 
 }  // namespace

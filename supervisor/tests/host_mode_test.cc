@@ -300,5 +300,30 @@ TEST_F(HostMode, SpawnFailureSaysWhereItBroke) {
               std::string::npos);
 }
 
+TEST_F(HostMode, FirstHealthchecksComeBeforeTheInterval) {
+    // interval 30s: healthy at once when the check passes at start; a check that passes
+    // only after ~0.5 s is seen well before 30 s, and its early failures do not count.
+    std::string flag = "/tmp/gantry_health_quick_" + std::to_string(getpid());
+    unlink(flag.c_str());
+    auto h = HostInit::start({{"now",
+                               {{"command", sh("exec sleep 1000")},
+                                {"healthcheck",
+                                 {{"test", json::array({"CMD", "busybox", "true"})},
+                                  {"interval", "30s"},
+                                  {"retries", 1}}}}},
+                              {"later",
+                               {{"command", sh("sleep 0.5; touch " + flag + "; exec sleep 1000")},
+                                {"healthcheck",
+                                 {{"test", json::array({"CMD", "busybox", "test", "-f", flag})},
+                                  {"interval", "30s"},
+                                  {"retries", 1}}}}}});
+    ASSERT_TRUE(h->wait_state("now", "healthy", 2s));
+    ASSERT_TRUE(h->wait_state("later", "healthy", 5s));
+    for (const auto& e : events_of(*h, "later")) {
+        EXPECT_NE(e["to"], "unhealthy") << e.dump();
+    }
+    unlink(flag.c_str());
+}
+
 }  // namespace
 }  // namespace gantry::supervisor::testing
