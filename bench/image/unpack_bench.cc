@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -366,6 +367,7 @@ int main(int argc, char** argv) {
         fmt::print("| {} | {:.2f} | {:.0f} | {} |\n", name, m, mib / m,
                    base > 0 ? fmt::format("{:.2f}x", m / base) : "-");
     }
+    std::fflush(stdout);  // the table, before the (slow, untimed) teardown
     if (pull) {
         pull_bench(work, layout, runs);
     }
