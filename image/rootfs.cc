@@ -54,13 +54,24 @@ Result<std::string> ensure_layer(const Store& store, const Descriptor& layer,
         return fail(
             std::move(stats.error()).context(fmt::format("unpack layer {}", layer.digest.str())));
     }
-    // 2. Publish by rename. Losing a race to another unpack of the same layer is fine.
+    // 2. Make the whole tree durable with one syncfs (no per-file fsync), so a layer that a
+    //    crash leaves under layers/ is complete: after a power cut, a renamed directory of
+    //    empty files would be trusted forever. syncfs also writes other dirty data of this
+    //    filesystem, which the store's own partition keeps small.
+    if (::syncfs(dir->get()) != 0) {
+        auto err = Error::sys("syncfs '{}'", fs);
+        cleanup();
+        return fail(std::move(err));
+    }
+    // 3. Publish by rename, made durable by the parent's fsync. Losing a race to another
+    //    unpack of the same layer is fine.
     if (::rename(fs.c_str(), dst.c_str()) != 0 && errno != EEXIST && errno != ENOTEMPTY) {
         auto err = Error::sys("rename '{}' to '{}'", fs, dst);
         cleanup();
         return fail(std::move(err));
     }
     cleanup();
+    GANTRY_TRY(fsync_dir(store.root() + "/layers/sha256"));
     return dst;
 }
 

@@ -17,6 +17,7 @@
 #include "base/fd.h"
 #include "base/strings.h"
 #include "image/fsutil.h"
+#include "image/layer_stream.h"
 
 namespace gantry::image {
 
@@ -26,38 +27,21 @@ constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaque = ".wh..wh..opq";
 constexpr size_t kMaxPath = 4096;
 
+// The tar reader pulls the uncompressed stream from a LayerStream, which inflates and
+// hashes it (for the diff_id) on a helper thread: one pass over the blob.
+la_ssize_t stream_read(archive* inner, void* client, const void** out) {
+    auto chunk = static_cast<LayerStream*>(client)->next();
+    if (!chunk) {
+        archive_set_error(inner, chunk.error().code(), "%s", chunk.error().message().c_str());
+        return -1;
+    }
+    *out = chunk->data();
+    return static_cast<la_ssize_t>(chunk->size());
+}
+
 struct ReadFree {
     void operator()(archive* a) const { archive_read_free(a); }
 };
-
-// The decompressed stream: an outer libarchive reader in "raw" mode undoes the compression;
-// the tar reader pulls from it through this callback, so the uncompressed bytes can be
-// hashed for the diff_id in the same single pass.
-struct Stream {
-    archive* outer = nullptr;
-    Sha256 hash;
-    std::string buf = std::string(1 << 18, '\0');
-    uint64_t limit = 0;
-    bool too_big = false;
-};
-
-la_ssize_t stream_read(archive* inner, void* client, const void** out) {
-    auto* s = static_cast<Stream*>(client);
-    la_ssize_t n = archive_read_data(s->outer, s->buf.data(), s->buf.size());
-    if (n < 0) {
-        archive_set_error(inner, archive_errno(s->outer), "decompress: %s",
-                          archive_error_string(s->outer));
-        return -1;
-    }
-    s->hash.update(s->buf.data(), static_cast<size_t>(n));
-    if (s->hash.bytes() > s->limit) {
-        s->too_big = true;
-        archive_set_error(inner, EFBIG, "uncompressed layer exceeds the size limit");
-        return -1;
-    }
-    *out = s->buf.data();
-    return n;
-}
 
 int sys_openat2(int dirfd, const std::string& path, uint64_t flags, uint64_t resolve) {
     open_how how{};
@@ -72,10 +56,10 @@ int sys_openat2(int dirfd, const std::string& path, uint64_t flags, uint64_t res
 
 class Unpacker {
   public:
-    Unpacker(int root, const UnpackOptions& opts) : root_(root), opts_(opts) {}
+    Unpacker(int root, const UnpackOptions& opts)
+        : root_(root), opts_(opts), euid_(::geteuid()), egid_(::getegid()) {}
 
     Status entry(archive* a, archive_entry* e);
-    Status finish();
     UnpackStats stats_;
 
   private:
@@ -83,16 +67,36 @@ class Unpacker {
     Result<int> parent_dir(const std::string& dir);
     Result<Fd> resolve_in_root(const std::string& path, uint64_t flags);
     Status make_room(int parent, const std::string& base, bool want_dir);
-    Status write_data(archive* a, int fd, const std::string& path);
-    Status set_attrs(int fd, archive_entry* e, const std::string& path, bool is_dir);
+    // Writes the entry's content; returns where the last block ended.
+    Result<int64_t> write_data(archive* a, int fd, const std::string& path);
+    // `fresh_owner`: the owner a file just created by us already has (see new_owner_).
+    Status set_attrs(int fd, archive_entry* e, const std::string& path, bool is_dir,
+                     const std::pair<uid_t, gid_t>* fresh_owner = nullptr);
+    // Runs `make` (an *at() that creates `base` in the parent and fails with EEXIST if
+    // something is there); on EEXIST clears the way with make_room() and runs it again.
+    // Trying first saves a stat per entry in the common case, an empty target.
+    template <typename Make>
+    Status create(int* parent, const std::string& dir, const std::string& base, bool want_dir,
+                  Make make);
     Status whiteout(const std::string& dir, int parent, const std::string& base);
+    // Remembers a path this layer wrote; only flattening (kApply opaque dirs) asks.
+    void track(const std::string& path) {
+        if (opts_.whiteouts == WhiteoutMode::kApply) {
+            created_.insert(path);
+        }
+    }
 
     int root_;
     const UnpackOptions& opts_;
+    uid_t euid_;
+    gid_t egid_;
     // One-entry cache of the last parent directory: tars list a directory's files together,
     // so most entries reuse it. Dropped whenever anything is removed or linked.
     std::string cached_dir_;
     Fd cached_fd_;
+    // Who owns a file we create in the cached directory: our fsuid, and its group when it
+    // is set-group-ID, else our fsgid. When the entry wants that owner, fchown is skipped.
+    std::pair<uid_t, gid_t> new_owner_;
     std::unordered_set<std::string> created_;  // this layer's paths (kApply opaque dirs)
 };
 
@@ -119,13 +123,18 @@ Result<int> Unpacker::parent_dir(const std::string& dir) {
                 return fail(Error::sys("mkdir '{}/{}'", prefix, comp));
             }
             prefix = prefix.empty() ? comp : prefix + "/" + comp;
-            created_.insert(prefix);
+            track(prefix);
         }
         fd = resolve_in_root(dir, O_PATH | O_DIRECTORY);
     }
     if (!fd) {
         return fail(std::move(fd.error()));
     }
+    struct stat st;
+    if (::fstat(fd->get(), &st) != 0) {
+        return fail(Error::sys("stat '{}'", dir));
+    }
+    new_owner_ = {euid_, (st.st_mode & S_ISGID) != 0 ? st.st_gid : egid_};
     cached_dir_ = dir;
     cached_fd_ = std::move(*fd);
     return cached_fd_.get();
@@ -151,7 +160,24 @@ Status Unpacker::make_room(int parent, const std::string& base, bool want_dir) {
     return removed;
 }
 
-Status Unpacker::write_data(archive* a, int fd, const std::string& path) {
+template <typename Make>
+Status Unpacker::create(int* parent, const std::string& dir, const std::string& base, bool want_dir,
+                        Make make) {
+    if (make(*parent) == 0) {
+        return ok();
+    }
+    if (errno != EEXIST) {
+        return fail(Error::sys("create '{}'", base));
+    }
+    GANTRY_TRY(make_room(*parent, base, want_dir));
+    *parent = GANTRY_TRY(parent_dir(dir));
+    if (make(*parent) != 0 && !(want_dir && errno == EEXIST)) {
+        return fail(Error::sys("create '{}'", base));
+    }
+    return ok();
+}
+
+Result<int64_t> Unpacker::write_data(archive* a, int fd, const std::string& path) {
     const void* block;
     size_t size;
     la_int64_t offset;
@@ -177,13 +203,16 @@ Status Unpacker::write_data(archive* a, int fd, const std::string& path) {
                 Error::msg("layer content exceeds the limit of {} bytes", opts_.max_total_size));
         }
     }
-    return ok();
+    return end;
 }
 
-Status Unpacker::set_attrs(int fd, archive_entry* e, const std::string& path, bool is_dir) {
+Status Unpacker::set_attrs(int fd, archive_entry* e, const std::string& path, bool is_dir,
+                           const std::pair<uid_t, gid_t>* fresh_owner) {
     // 1. Owner before mode: chown clears set-id bits.
-    if (opts_.same_owner && ::fchown(fd, static_cast<uid_t>(archive_entry_uid(e)),
-                                     static_cast<gid_t>(archive_entry_gid(e))) != 0) {
+    auto owner = std::pair(static_cast<uid_t>(archive_entry_uid(e)),
+                           static_cast<gid_t>(archive_entry_gid(e)));
+    if (opts_.same_owner && (fresh_owner == nullptr || *fresh_owner != owner) &&
+        ::fchown(fd, owner.first, owner.second) != 0) {
         return fail(Error::sys("chown '{}'", path));
     }
     // 2. xattrs, minus the ones that would steer overlayfs.
@@ -267,29 +296,41 @@ Status Unpacker::whiteout(const std::string& dir, int parent, const std::string&
         if (::mknodat(parent, victim.c_str(), S_IFCHR | 0000, makedev(0, 0)) != 0) {
             return fail(Error::sys("whiteout '{}/{}'", dir, victim));
         }
-        created_.insert(dir.empty() ? victim : dir + "/" + victim);
+        track(dir.empty() ? victim : dir + "/" + victim);
     }
     return ok();
 }
 
-// Normalises an entry path: "./a/b/" → "a/b", "/etc/x" → "etc/x"; refuses "..".
+// Normalises an entry path: "./a/b/" → "a/b", "/etc/x" → "etc/x"; refuses "..". One pass,
+// no per-component allocation: this runs for every entry.
 Result<std::string> clean_path(const char* raw, bool* was_absolute) {
-    std::string p = raw != nullptr ? raw : "";
+    std::string_view p = raw != nullptr ? raw : "";
     if (p.size() > kMaxPath) {
         return fail(Error::msg("entry path of {} bytes is too long", p.size()));
     }
-    std::vector<std::string> out;
     *was_absolute = p.starts_with('/');
-    for (auto& c : split(p, '/')) {
+    std::string out;
+    out.reserve(p.size());
+    size_t i = 0;
+    while (i < p.size()) {
+        size_t j = p.find('/', i);
+        if (j == std::string_view::npos) {
+            j = p.size();
+        }
+        std::string_view c = p.substr(i, j - i);
+        i = j + 1;
         if (c.empty() || c == ".") {
             continue;
         }
         if (c == "..") {
             return fail(Error::msg("entry '{}': '..' is not allowed in a layer path", p));
         }
-        out.push_back(std::move(c));
+        if (!out.empty()) {
+            out += '/';
+        }
+        out += c;
     }
-    return join(out, "/");
+    return out;
 }
 
 Status Unpacker::entry(archive* a, archive_entry* e) {
@@ -317,7 +358,7 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
         return fail(Error::msg("entry '{}': {} bytes exceeds the per-file limit of {}", path,
                                archive_entry_size(e), opts_.max_entry_size));
     }
-    created_.insert(path);
+    track(path);
 
     // Hard links first: libarchive reports them with the target's file type.
     if (const char* link = archive_entry_hardlink(e); link != nullptr) {
@@ -333,11 +374,14 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
         // links the target itself, never what a symlink there points to.
         auto tparent = GANTRY_TRY_CTX(resolve_in_root(tdir, O_PATH | O_DIRECTORY),
                                       "hard link '{}' -> '{}'", path, target);
-        GANTRY_TRY(make_room(parent, base, false));
-        parent = GANTRY_TRY(parent_dir(dir));
-        if (::linkat(tparent.get(), tbase.c_str(), parent, base.c_str(), 0) != 0) {
-            return fail(Error::sys("hard link '{}' -> '{}' (the target must be in the layer)", path,
-                                   target));
+        auto linked = create(&parent, dir, base, false, [&](int p) {
+            return ::linkat(tparent.get(), tbase.c_str(), p, base.c_str(), 0);
+        });
+        if (!linked) {
+            return fail(Error::with_errno(
+                linked.error().code(),
+                fmt::format("hard link '{}' -> '{}' (the target must be in the layer)", path,
+                            target)));
         }
         return ok();
     }
@@ -345,35 +389,45 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
     mode_t type = archive_entry_filetype(e);
     switch (type) {
         case AE_IFDIR: {
-            GANTRY_TRY(make_room(parent, base, true));
-            parent = GANTRY_TRY(parent_dir(dir));
-            if (::mkdirat(parent, base.c_str(), 0700) != 0 && errno != EEXIST) {
-                return fail(Error::sys("mkdir '{}'", path));
-            }
+            GANTRY_TRY_CTX(create(&parent, dir, base, true,
+                                  [&](int p) { return ::mkdirat(p, base.c_str(), 0700); }),
+                           "mkdir '{}'", path);
             auto fd = GANTRY_TRY(Fd::openat(parent, base, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+            if (path == cached_dir_) {
+                cached_fd_.reset();  // its mode (set-group-ID) may change: new_owner_ too
+                cached_dir_.clear();
+            }
             return set_attrs(fd.get(), e, path, true);
         }
         case AE_IFREG: {
-            GANTRY_TRY(make_room(parent, base, false));
-            parent = GANTRY_TRY(parent_dir(dir));
-            auto fd = GANTRY_TRY(
-                Fd::openat(parent, base, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0600));
-            GANTRY_TRY(write_data(a, fd.get(), path));
-            if (archive_entry_size_is_set(e) && ::ftruncate(fd.get(), archive_entry_size(e)) != 0) {
+            int raw = -1;
+            GANTRY_TRY_CTX(
+                create(&parent, dir, base, false,
+                       [&](int p) {
+                           raw =
+                               ::openat(p, base.c_str(),
+                                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+                           return raw < 0 ? -1 : 0;
+                       }),
+                "open '{}'", path);
+            Fd fd(raw);
+            auto owner = new_owner_;  // of the directory the file was just created in
+            int64_t end = GANTRY_TRY(write_data(a, fd.get(), path));
+            // A sparse file may end in a hole: set the size. Otherwise it is already right.
+            if (archive_entry_size_is_set(e) && archive_entry_size(e) != end &&
+                ::ftruncate(fd.get(), archive_entry_size(e)) != 0) {
                 return fail(Error::sys("truncate '{}'", path));
             }
-            return set_attrs(fd.get(), e, path, false);
+            return set_attrs(fd.get(), e, path, false, &owner);
         }
         case AE_IFLNK: {
             const char* target = archive_entry_symlink(e);
             if (target == nullptr || *target == '\0') {
                 return fail(Error::msg("symlink '{}' has no target", path));
             }
-            GANTRY_TRY(make_room(parent, base, false));
-            parent = GANTRY_TRY(parent_dir(dir));
-            if (::symlinkat(target, parent, base.c_str()) != 0) {
-                return fail(Error::sys("symlink '{}'", path));
-            }
+            GANTRY_TRY_CTX(create(&parent, dir, base, false,
+                                  [&](int p) { return ::symlinkat(target, p, base.c_str()); }),
+                           "symlink '{}'", path);
             if (opts_.same_owner &&
                 ::fchownat(parent, base.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
                            static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW) != 0) {
@@ -395,12 +449,11 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
                                "not allowed in image layers",
                                path, archive_entry_rdevmajor(e), archive_entry_rdevminor(e)));
             }
-            GANTRY_TRY(make_room(parent, base, false));
-            parent = GANTRY_TRY(parent_dir(dir));
             mode_t m = (type == AE_IFIFO ? S_IFIFO : type == AE_IFCHR ? S_IFCHR : S_IFBLK) | 0600;
-            if (::mknodat(parent, base.c_str(), m, archive_entry_rdev(e)) != 0) {
-                return fail(Error::sys("mknod '{}'", path));
-            }
+            GANTRY_TRY_CTX(
+                create(&parent, dir, base, false,
+                       [&](int p) { return ::mknodat(p, base.c_str(), m, archive_entry_rdev(e)); }),
+                "mknod '{}'", path);
             if (opts_.same_owner &&
                 ::fchownat(parent, base.c_str(), static_cast<uid_t>(archive_entry_uid(e)),
                            static_cast<gid_t>(archive_entry_gid(e)), AT_SYMLINK_NOFOLLOW) != 0) {
@@ -419,22 +472,11 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
 }  // namespace
 
 Result<UnpackStats> unpack_layer(int layer_fd, int target_dirfd, const UnpackOptions& opts) {
-    // 1. Outer reader: any compression, raw format (the decompressed tar as one stream).
-    std::unique_ptr<archive, ReadFree> outer(archive_read_new());
-    archive_read_support_filter_all(outer.get());
-    archive_read_support_format_raw(outer.get());
-    if (archive_read_open_fd(outer.get(), layer_fd, 1 << 18) != ARCHIVE_OK) {
-        return fail(Error::msg("open layer: {}", archive_error_string(outer.get())));
-    }
-    archive_entry* raw_entry = nullptr;
-    if (archive_read_next_header(outer.get(), &raw_entry) != ARCHIVE_OK) {
-        return fail(Error::msg("open layer: {}", archive_error_string(outer.get())));
-    }
-    Stream stream;
-    stream.outer = outer.get();
-    stream.limit = opts.max_total_size + (1 << 20);  // content plus tar headers/padding
+    // 1. The uncompressed stream: content plus tar headers/padding.
+    LayerStream stream;
+    GANTRY_TRY(stream.open(layer_fd, opts.max_total_size + (1 << 20)));
 
-    // 2. Inner reader: tar, fed by the outer one.
+    // 2. Tar reader, fed by the stream.
     std::unique_ptr<archive, ReadFree> inner(archive_read_new());
     archive_read_support_format_tar(inner.get());
     if (archive_read_open(inner.get(), &stream, nullptr, stream_read, nullptr) != ARCHIVE_OK) {
@@ -453,14 +495,16 @@ Result<UnpackStats> unpack_layer(int layer_fd, int target_dirfd, const UnpackOpt
         GANTRY_TRY(u.entry(inner.get(), e));
     }
     // 3. Drain: the diff_id covers the whole stream, tar padding included.
-    const void* unused;
-    la_ssize_t n;
-    while ((n = stream_read(inner.get(), &stream, &unused)) > 0) {
+    for (;;) {
+        auto chunk = stream.next();
+        if (!chunk) {
+            return fail(std::move(chunk.error()).context("read layer"));
+        }
+        if (chunk->empty()) {
+            break;
+        }
     }
-    if (n < 0) {
-        return fail(Error::msg("read layer: {}", archive_error_string(inner.get())));
-    }
-    u.stats_.diff_id = stream.hash.finish();
+    u.stats_.diff_id = stream.digest();
     if (opts.expect_diff_id && *opts.expect_diff_id != u.stats_.diff_id) {
         return fail(
             Error::msg("layer: uncompressed content hashes to {}, the image config "

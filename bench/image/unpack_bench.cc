@@ -7,10 +7,14 @@
 // With --pull (needs docker-registry and skopeo) it also starts a registry on a random
 // 127.0.0.1 port, pushes the image with skopeo, and times a pull into an empty store:
 // Gantry's pull_image() vs `skopeo copy docker://... oci:DIR`.
-// Each tool runs --runs times (default 3) with the page cache warm; the median is reported
-// with its ratio to bsdtar. Prints a Markdown table for docs/images.md.
+// Each tool runs --runs times (default 3) after an untimed warm-up round, interleaved, each
+// into a fresh directory (see the fairness rules at "2. Runs"); the median is reported
+// with its ratio to bsdtar, and every run's time on stderr. Prints a Markdown table for
+// docs/images.md. --keep leaves the work directory (image layout, store) for profiling
+// with gantry-unpack-one.
 //
 //   gantry-bench-image [--work DIR] [--runs N] [--small-files N] [--large-mib N] [--pull]
+//                      [--keep]
 #include <arpa/inet.h>
 #include <fmt/core.h>
 #include <netinet/in.h>
@@ -22,6 +26,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <functional>
 #include <map>
@@ -191,6 +196,7 @@ int main(int argc, char** argv) {
     int small_files = 24000;
     int large_mib = 100;
     bool pull = false;
+    bool keep = false;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto next = [&] { return i + 1 < argc ? std::string(argv[++i]) : std::string(); };
@@ -200,6 +206,8 @@ int main(int argc, char** argv) {
             runs = std::stoi(next());
         } else if (a == "--small-files") {
             small_files = std::stoi(next());
+        } else if (a == "--keep") {
+            keep = true;
         } else if (a == "--pull") {
             pull = true;
         } else if (a == "--large-mib") {
@@ -207,7 +215,7 @@ int main(int argc, char** argv) {
         } else {
             fmt::print(stderr,
                        "usage: gantry-bench-image [--work DIR] [--runs N] "
-                       "[--small-files N] [--large-mib N]\n");
+                       "[--small-files N] [--large-mib N] [--pull] [--keep]\n");
             return 2;
         }
     }
@@ -258,48 +266,90 @@ int main(int argc, char** argv) {
                small_files, small_bytes / 1048576.0, large_bytes / 1048576.0,
                compressed / 1048576.0, img.manifest.layers.size(), build_s);
 
-    // 2. Runs.
+    // 2. Runs. Fairness rules:
+    //   - every tool extracts into a fresh directory on the same filesystem, and nothing is
+    //     deleted until all runs are done: deleting a tree right before the next tool's run
+    //     would bill that tool for it (on ext4 without a journal, as on the development VM,
+    //     each create then scans every inode freed in the last minutes: 5x slower creates);
+    //   - sync (untimed) before each timed run, so no tool pays for another's writeback;
+    //   - one untimed warm-up round, so blobs and binaries are in the page cache for all;
+    //   - tools interleaved, the order rotated every run, so load drift hits all alike.
+    // "gantry layers" includes its durability (one syncfs per layer + fsync of layers/);
+    // the others write to the page cache only.
     std::map<std::string, std::vector<double>> times;
-    std::string out = work + "/out";
-    for (int r = 0; r < runs; ++r) {
-        check(image::remove_tree(out), "clean");
-        check(image::mkdir_p(out), "mkdir");
-        times["gantry flat"].push_back(seconds([&] {
-            auto fd = Fd::open(out, O_RDONLY | O_DIRECTORY);
-            check(image::flatten_image(store, img, fd->get()), "gantry");
-        }));
-        check(image::remove_tree(out), "clean");
-        check(image::clear_dir(Fd::open(store.root() + "/layers/sha256", O_RDONLY)->get()),
-              "clean layers");
+    std::string outs = work + "/out";
+    check(image::mkdir_p(outs), "mkdir");
+    int seq = 0;
+    auto fresh = [&](const char* tag) {
+        std::string d = fmt::format("{}/{}-{}", outs, tag, seq++);
+        check(image::mkdir_p(d), "mkdir");
+        return d;
+    };
+    std::vector<std::pair<std::string, std::function<void()>>> tools;
+    tools.emplace_back("gantry flat", [&] {
+        std::string d = fresh("flat");
+        auto fd = Fd::open(d, O_RDONLY | O_DIRECTORY);
+        ::sync();
+        times["gantry flat"].push_back(
+            seconds([&] { check(image::flatten_image(store, img, fd->get()), "gantry"); }));
+    });
+    tools.emplace_back("gantry layers", [&] {
+        // Move the previous run's layers aside (a rename, not a delete).
+        std::string layers = store.root() + "/layers/sha256";
+        if (::rename(layers.c_str(), fresh("layers").append("/sha256").c_str()) != 0) {
+            fmt::print(stderr, "rename layers: {}\n", std::strerror(errno));
+            std::exit(1);
+        }
+        check(image::mkdir_p(layers), "mkdir");
+        ::sync();
         times["gantry layers"].push_back(seconds([&] {
             for (size_t i = 0; i < img.manifest.layers.size(); ++i) {
                 check(image::ensure_layer(store, img.manifest.layers[i], img.config.diff_ids[i]),
                       "ensure_layer");
             }
         }));
-        if (have_umoci) {
-            check(image::remove_tree(work + "/bundle"), "clean");
+    });
+    if (have_umoci) {
+        tools.emplace_back("umoci unpack", [&] {
+            std::string d = fresh("umoci") + "/bundle";  // umoci wants to create it
+            ::sync();
             times["umoci unpack"].push_back(seconds([&] {
-                if (run({"umoci", "unpack", "--image", layout + ":bench", work + "/bundle"}) != 0) {
+                if (run({"umoci", "unpack", "--image", layout + ":bench", d}) != 0) {
                     fmt::print(stderr, "umoci unpack failed\n");
                     std::exit(1);
                 }
             }));
-            check(image::remove_tree(work + "/bundle"), "clean");
-        }
-        if (have_bsdtar) {
-            check(image::mkdir_p(out), "mkdir");
+        });
+    }
+    if (have_bsdtar) {
+        tools.emplace_back("bsdtar -x", [&] {
+            std::string d = fresh("bsdtar");
+            ::sync();
             times["bsdtar -x"].push_back(seconds([&] {
                 for (const auto& l : img.manifest.layers) {
-                    if (run({"bsdtar", "-x", "-p", "-f", store.blob_path(l.digest), "-C", out}) !=
+                    if (run({"bsdtar", "-x", "-p", "-f", store.blob_path(l.digest), "-C", d}) !=
                         0) {
                         fmt::print(stderr, "bsdtar failed\n");
                         std::exit(1);
                     }
                 }
             }));
-            check(image::remove_tree(out), "clean");
+        });
+    }
+    for (int r = -1; r < runs; ++r) {  // r == -1: the warm-up round
+        for (size_t k = 0; k < tools.size(); ++k) {
+            tools[(k + static_cast<size_t>(std::max(r, 0))) % tools.size()].second();
         }
+        if (r == -1) {
+            times.clear();
+        }
+    }
+    for (const auto& [name, v] : times) {
+        std::string all;
+        for (double t : v) {
+            all += fmt::format(" {:.2f}", t);
+        }
+        fmt::print(stderr, "{}:{}\n", name, all);
     }
     auto median = [](std::vector<double> v) {
         std::sort(v.begin(), v.end());
@@ -317,9 +367,14 @@ int main(int argc, char** argv) {
         fmt::print("| {} | {:.2f} | {:.0f} | {} |\n", name, m, mib / m,
                    base > 0 ? fmt::format("{:.2f}x", m / base) : "-");
     }
+    std::fflush(stdout);  // the table, before the (slow, untimed) teardown
     if (pull) {
         pull_bench(work, layout, runs);
     }
-    check(image::remove_tree(work), "clean");
+    if (keep) {
+        fmt::print(stderr, "kept {}\n", work);
+    } else {
+        check(image::remove_tree(work), "clean");
+    }
     return 0;
 }

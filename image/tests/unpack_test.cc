@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "image/fsutil.h"
+#include "image/layer_stream.h"
 #include "image/tests/test_util.h"
 
 namespace gantry::image {
@@ -162,6 +163,93 @@ TEST(Unpack, CorruptCompressedStreamFails) {
     std::string gz = TarBuilder().file("f", std::string(100000, 'q')).build("gzip");
     gz.resize(gz.size() / 2);
     EXPECT_FALSE(t.unpack(gz));
+}
+
+// The new file's owner is skipped only when creation already gave it: in a set-group-ID
+// directory a new file takes the directory's group, so the archive's group must be set.
+TEST(Unpack, OwnerInSetGroupIdDirectory) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "needs root (chown)";
+    }
+    Target t;
+    ASSERT_TRUE(mkdir_p(t / "d"));
+    ASSERT_EQ(::chown((t / "d").c_str(), 0, 1234), 0);
+    ASSERT_EQ(::chmod((t / "d").c_str(), 02775), 0);
+    auto r = t.unpack(
+        TarBuilder().file("d/root", "x", 0644, 0, 0).file("d/inherit", "y", 0644, 0, 1234).build());
+    ASSERT_TRUE(r) << r.error().str();
+    struct stat st;
+    ASSERT_EQ(::lstat((t / "d/root").c_str(), &st), 0);
+    EXPECT_EQ(st.st_gid, 0u);
+    ASSERT_EQ(::lstat((t / "d/inherit").c_str(), &st), 0);
+    EXPECT_EQ(st.st_gid, 1234u);
+}
+
+// Data through the decompression thread: every byte, in order, across many ring slots.
+TEST(LayerStream, DeliversTheWholeStreamInOrder) {
+    TempDir t;
+    std::string big;
+    for (int i = 0; big.size() < (9u << 20); ++i) {
+        big += std::to_string(i * 7919) + (i % 3 == 0 ? "\n" : " ");
+    }
+    TarBuilder b;
+    b.file("a", big).file("b", "tail");
+    std::string plain = b.build("none");
+    for (const std::string comp : {"none", "gzip", "zstd"}) {
+        auto fd = testing::data_fd(t, "layer-" + comp, b.build(comp));
+        LayerStream s;
+        ASSERT_TRUE(s.open(fd.get(), 1ull << 30));
+        std::string got;
+        for (;;) {
+            auto chunk = s.next();
+            ASSERT_TRUE(chunk) << chunk.error().str();
+            if (chunk->empty()) {
+                break;
+            }
+            got.append(*chunk);
+        }
+        EXPECT_TRUE(got == plain) << comp << ": " << got.size() << " vs " << plain.size();
+        Sha256 h;
+        h.update(plain);
+        EXPECT_EQ(s.digest(), h.finish()) << comp;
+    }
+}
+
+TEST(LayerStream, ErrorsComeAfterTheDataAndStopTheThread) {
+    TempDir t;
+    std::string big(8u << 20, 'z');
+    auto gz = TarBuilder().file("a", big).build("gzip");
+    {
+        // Over the limit: an EFBIG error, never a silent end.
+        auto fd = testing::data_fd(t, "bomb", gz);
+        LayerStream s;
+        ASSERT_TRUE(s.open(fd.get(), 1u << 20));
+        uint64_t n = 0;
+        Result<std::string_view> chunk;
+        while ((chunk = s.next()) && !chunk->empty()) {
+            n += chunk->size();
+        }
+        ASSERT_FALSE(chunk);
+        EXPECT_EQ(chunk.error().code(), EFBIG);
+        EXPECT_LE(n, 2u << 20);
+    }
+    {
+        // Truncated: the data before the cut, then an error.
+        auto fd = testing::data_fd(t, "cut", gz.substr(0, gz.size() / 2));
+        LayerStream s;
+        ASSERT_TRUE(s.open(fd.get(), 1ull << 30));
+        Result<std::string_view> chunk;
+        while ((chunk = s.next()) && !chunk->empty()) {
+        }
+        EXPECT_FALSE(chunk);
+    }
+    {
+        // Abandoned after one chunk: the destructor stops and joins the thread.
+        auto fd = testing::data_fd(t, "left", gz);
+        LayerStream s;
+        ASSERT_TRUE(s.open(fd.get(), 1ull << 30));
+        EXPECT_TRUE(s.next());
+    }
 }
 
 }  // namespace

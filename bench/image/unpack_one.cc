@@ -1,0 +1,49 @@
+// gantry-unpack-one: unpacks layer blobs into a directory with unpack_layer(), for profiling
+// (strace -c, perf) against `bsdtar -x` on the same files.
+//
+//   gantry-unpack-one [--overlay] TARGET_DIR BLOB...
+#include <fmt/core.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <string>
+
+#include "base/fd.h"
+#include "image/unpack.h"
+
+int main(int argc, char** argv) {
+    using namespace gantry;
+    image::UnpackOptions opts;
+    opts.same_owner = ::geteuid() == 0;
+    int i = 1;
+    if (i < argc && std::string(argv[i]) == "--overlay") {
+        opts.whiteouts = image::WhiteoutMode::kOverlay;
+        ++i;
+    }
+    if (argc - i < 2) {
+        fmt::print(stderr, "usage: gantry-unpack-one [--overlay] TARGET_DIR BLOB...\n");
+        return 2;
+    }
+    auto dir = Fd::open(argv[i], O_RDONLY | O_DIRECTORY);
+    if (!dir) {
+        fmt::print(stderr, "{}\n", dir.error());
+        return 1;
+    }
+    for (++i; i < argc; ++i) {
+        auto blob = Fd::open(argv[i], O_RDONLY);
+        if (!blob) {
+            fmt::print(stderr, "{}\n", blob.error());
+            return 1;
+        }
+        auto t0 = std::chrono::steady_clock::now();
+        auto st = image::unpack_layer(blob->get(), dir->get(), opts);
+        double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        if (!st) {
+            fmt::print(stderr, "{}: {}\n", argv[i], st.error());
+            return 1;
+        }
+        fmt::print(stderr, "{}: {} entries, {} bytes, {:.3f}s\n", argv[i], st->entries, st->bytes,
+                   s);
+    }
+    return 0;
+}
