@@ -3,4 +3,9 @@
 //   gantryctl vm test CONFIG.yaml [--timeout DURATION]
 #pragma once
 
+#include <string>
+
 int vm_command(int argc, char** argv);
+// Where `vm up --name NAME` keeps NAME/ (ctl.sock, logs): $XDG_RUNTIME_DIR/gantry/vm,
+// /run/gantry/vm as root, else /tmp/gantry-vm-UID.
+std::string vm_state_root();
