@@ -257,7 +257,12 @@ int kv_cli_main(int argc, char** argv) {
         return usage_error("name a command");
     }
     kv::Client c(f.endpoint);
+    // A store that accepts but never answers must not hang a script: 10 s per read or
+    // write (a watch sets its own bound from --timeout, else waits for events forever).
     const auto& pos = f.pos;
+    if (pos[0] != "watch") {
+        c.set_timeout(std::chrono::seconds(10));
+    }
     const std::string& cmd = pos[0];
     if (cmd == "get" && pos.size() == 2) {
         auto r = c.get(pos[1], f.prefix);

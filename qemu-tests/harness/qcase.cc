@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <thread>
 
 #include "base/fd.h"
@@ -259,32 +260,55 @@ Status run_step(Vm& vm, const Step& s, Duration timeout) {
             last = at;
         }
     } else if (s.verb == "ctl") {
-        // gantryctl on the host, through the VM's gantry.ctl port: ctl ARGS... [expect=TEXT]
+        // gantryctl on the host, through the VM's gantry.ctl port:
+        //   ctl ARGS... [expect=TEXT] [absent=TEXT]
+        // Retried every 0.5 s until it exits 0 with TEXT in its output (and not the absent
+        // one) or the step's timeout: what the guest registers asynchronously (the KV keys)
+        // shows up a moment after the event that caused it.
         const char* bin = std::getenv("GANTRY_CTL");
-        std::string cmd = fmt::format(
-            "timeout {} {} --socket {}", std::max<long>(1, timeout.count() / 1000),
-            shell_quote(bin != nullptr ? bin : "gantryctl"), shell_quote(vm.ctl_socket()));
+        std::string args;
         std::string expect;
+        std::optional<std::string> absent;
         for (const auto& a : s.args) {
             if (a.starts_with("expect=")) {
                 expect = a.substr(7);
+            } else if (a.starts_with("absent=")) {
+                absent = a.substr(7);
             } else {
-                cmd += " " + shell_quote(a);
+                args += " " + shell_quote(a);
             }
         }
-        FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
-        if (p == nullptr) {
-            return fail(Error::sys("popen {}", cmd));
-        }
-        std::string out;
-        char buf[4096];
-        while (size_t n = std::fread(buf, 1, sizeof buf, p)) {
-            out.append(buf, n);
-        }
-        int rc = ::pclose(p);
-        if (rc != 0 || out.find(expect) == std::string::npos) {
-            return fail(Error::msg("`{}` exited {} {}: {}", cmd, rc,
-                                   expect.empty() ? "" : "(expected \"" + expect + "\")", out));
+        auto deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            auto left = std::chrono::duration_cast<std::chrono::seconds>(
+                deadline - std::chrono::steady_clock::now());
+            // Each try gets at most 20 s, so one stuck client (seen: an API answer that
+            // never came over the virtio-serial port) is retried instead of eating the step.
+            std::string cmd =
+                fmt::format("timeout {} {} --socket {}{}", std::clamp<long>(left.count(), 1, 20),
+                            shell_quote(bin != nullptr ? bin : "gantryctl"),
+                            shell_quote(vm.ctl_socket()), args);
+            FILE* p = ::popen((cmd + " 2>&1").c_str(), "r");
+            if (p == nullptr) {
+                return fail(Error::sys("popen {}", cmd));
+            }
+            std::string out;
+            char buf[4096];
+            while (size_t n = std::fread(buf, 1, sizeof buf, p)) {
+                out.append(buf, n);
+            }
+            int rc = ::pclose(p);
+            bool passed = rc == 0 && out.find(expect) != std::string::npos &&
+                          (!absent || out.find(*absent) == std::string::npos);
+            if (passed) {
+                break;
+            }
+            if (std::chrono::steady_clock::now() >= deadline || !vm.running()) {
+                return fail(Error::msg("`{}` exited {} {}{}: {}", cmd, rc,
+                                       expect.empty() ? "" : "(expected \"" + expect + "\")",
+                                       absent ? " (must not show \"" + *absent + "\")" : "", out));
+            }
+            std::this_thread::sleep_for(std::chrono::milliseconds(500));
         }
     } else if (s.verb == "power_button") {
         GANTRY_TRY(vm.power_button());
