@@ -1,8 +1,11 @@
 // gantryctl: a thin main. Finds the subcommand in a table and hands it the rest of argv.
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <iostream>
+#include <iterator>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,24 +81,58 @@ void usage(FILE* out) {
                "\nglobal options (before COMMAND):\n"
                "  --socket PATH   the API socket (default /run/gantry/api.sock, or "
                "$GANTRY_SOCKET)\n"
-               "  --vm NAME       the API of the VM `gantryctl vm up --name NAME` runs\n");
+               "  --vm NAME       the API of `gantryctl vm up --name NAME` (its ctl.sock); with\n"
+               "                  either, `kv` reaches that machine's store through the API\n");
+}
+
+// `gantryctl --vm NAME kv ...` (or --socket PATH): the store of that gantry-init, which
+// is on its machine only (/run/gantry/kv.sock, 127.0.0.1:2379). The API carries it: the
+// same command runs as `gantryctl exec gantry-kv -- /usr/bin/gantryctl kv ...` (the
+// built-in store is a host process with gantryctl beside it). exec has no stdin, so a txn
+// body read here goes along as --data.
+int kv_through_api(int argc, char** argv) {
+    std::vector<std::string> a = {"exec", "--timeout",          "60s", "gantry-kv",
+                                  "--",   "/usr/bin/gantryctl", "kv"};
+    a.insert(a.end(), argv + 1, argv + argc);
+    bool txn = a.size() > 7 && a[7] == "txn";
+    bool data = std::find(a.begin() + 7, a.end(), "--data") != a.end();
+    bool help = std::find(a.begin() + 7, a.end(), "--help") != a.end();
+    if (help || argc < 2) {
+        return gantry::ctl::kv_cli_main(argc, argv);
+    }
+    if (txn && !data) {
+        a.push_back("--data");
+        a.emplace_back(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
+    }
+    std::vector<char*> v;
+    for (auto& s : a) {
+        v.push_back(s.data());
+    }
+    v.push_back(nullptr);
+    return gantry::ctl::cmd_exec(static_cast<int>(a.size()), v.data());
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     // Global options come before the command; the service commands read $GANTRY_SOCKET.
-    // `--vm NAME` is the API of the VM that `gantryctl vm up --name NAME` runs.
+    bool remote = false;
     while (argc >= 3 &&
            (std::string_view(argv[1]) == "--socket" || std::string_view(argv[1]) == "--vm")) {
-        std::string sock =
-            std::string_view(argv[1]) == "--vm" ? vm_ctl_socket(argv[2]) : std::string(argv[2]);
-        ::setenv("GANTRY_SOCKET", sock.c_str(), 1);
+        std::string path = argv[2];
+        if (std::string_view(argv[1]) == "--vm") {
+            path = vm_ctl_socket(path);
+        }
+        ::setenv("GANTRY_SOCKET", path.c_str(), 1);
+        remote = true;
         argv[2] = argv[0];
         argc -= 2;
         argv += 2;
     }
     gantry::ctl::Args args(argv + 1, argv + argc);
+    if (remote && !args.empty() && args[0] == "kv") {
+        return kv_through_api(argc - 1, argv + 1);
+    }
     if (args.empty() || args[0] == "-h" || args[0] == "--help" || args[0] == "help") {
         usage(args.empty() ? stderr : stdout);
         return args.empty() ? gantry::ctl::kExitUsage : gantry::ctl::kExitOk;

@@ -52,14 +52,6 @@ std::string default_image_dir() {
     return "build/os/gantry";
 }
 
-// Where a VM's sockets and logs live, so `gantryctl --vm NAME` finds NAME/ctl.sock.
-std::string vm_state_root() {
-    if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x != nullptr && *x != '\0') {
-        return std::string(x) + "/gantry/vm";
-    }
-    return geteuid() == 0 ? "/run/gantry/vm" : "/tmp/gantry-vm-" + std::to_string(geteuid());
-}
-
 struct Flags {
     std::string config;
     VmConfig vm;
@@ -274,6 +266,14 @@ Status vm_test(int argc, char** argv) {
 }
 
 }  // namespace
+
+// Where a VM's sockets and logs live, so `gantryctl --vm NAME` finds NAME/ctl.sock.
+std::string vm_state_root() {
+    if (const char* x = std::getenv("XDG_RUNTIME_DIR"); x != nullptr && *x != '\0') {
+        return std::string(x) + "/gantry/vm";
+    }
+    return geteuid() == 0 ? "/run/gantry/vm" : "/tmp/gantry-vm-" + std::to_string(geteuid());
+}
 
 std::string vm_ctl_socket(const std::string& name) {
     return vm_state_root() + "/" + name + "/ctl.sock";
