@@ -452,13 +452,16 @@ int main(int argc, char** argv) {
     }
     const bool pid1 = pid1_process && !flags->host_mode;
     if (pid1 && init::on_initial_rootfs()) {
-        // Containers pivot_root, which the kernel refuses on the initial rootfs: move the
-        // image into a tmpfs first (init/switch_root.h). On success this does not return.
-        // The "pid1" event keeps this first start's time, so the copy counts as PID 1's.
+        // Containers pivot_root, which the kernel refuses on the initial rootfs: give "/" a
+        // parent mount first (init/switch_root.h). Normally a bind, no copy, and PID 1 goes
+        // on; only the copy fallback re-executes, and the "pid1" event then keeps this first
+        // start's time so the copy counts as PID 1's.
         ::setenv(init::kPid1TimeEnv, fmt::format("{:.6f}", init::boottime()).c_str(), 1);
         auto st = init::switch_off_rootfs(argv);
-        fmt::print(stderr, "gantry-init: staying on the initramfs root: {}\n",
-                   st ? "re-exec returned" : st.error().str());
+        if (!st) {
+            fmt::print(stderr, "gantry-init: staying on the initramfs root: {}\n",
+                       st.error().str());
+        }
     }
     log::Options lo;
     log::parse_level(flags->log_level, lo.min_level);

@@ -8,6 +8,7 @@
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/reboot.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -64,7 +65,7 @@ pid_t spawn_helper(const char* name, std::function<void()> fn) {
 }
 
 std::unique_ptr<Pid1> Pid1::boot() {
-    // The time of the first start, before the initramfs moved to a tmpfs and PID 1 re-ran.
+    // The time of PID 1's start, before it left the initial rootfs (init/switch_root.h).
     const double t_start = boottime();
     double t_pid1 = t_start;
     if (const char* t = std::getenv(kPid1TimeEnv); t != nullptr) {
@@ -91,7 +92,7 @@ std::unique_ptr<Pid1> Pid1::boot() {
     m->events_.open(2000);
     m->events_.emit("pid1", "", t_pid1);
     if (t_pid1 < t_start) {
-        m->events_.emit("rootfs", "", t_start);  // on the tmpfs root, started again
+        m->events_.emit("rootfs", "", t_start);  // "/" has a parent mount now
     }
     m->events_.emit("modules", module_fields(early));
     const EventChannel* ev = &m->events_;
@@ -221,6 +222,10 @@ Status Pid1::attach(EventLoop& loop, sv::Supervisor& sup, const std::string& api
     // bridge/nf_tables wait for them, readiness does not.
     const EventChannel* ev = &events_;
     spawn_helper("gantry-modules", [ev] {
+        // Lowest priority: on the one vCPU the first container starts get the CPU first;
+        // the late modules take what is left (nice, not SCHED_IDLE: a busy service cannot
+        // starve them).
+        (void)::setpriority(PRIO_PROCESS, 0, 19);
         auto late = load_module_file("/etc/gantry/modules.late");
         report_module_failures(late);
         ev->emit("modules-late", module_fields(late));

@@ -10,6 +10,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -134,7 +135,35 @@ Status move_tree(const std::string& from, const std::string& to, const std::stri
     return move_entry(from == "/" ? "" : from, to, "", skip);
 }
 
-Status switch_off_rootfs(char** argv) {
+namespace {
+
+// The normal path: "/" bind-mounted onto kNewRoot, moved over "/", chroot. No copy.
+Status bind_over_rootfs() {
+    if (::mkdir(kNewRoot, 0755) < 0 && errno != EEXIST) {
+        return fail(Error::sys("mkdir {}", kNewRoot));
+    }
+    if (::mount("/", kNewRoot, nullptr, MS_BIND, nullptr) < 0) {
+        return fail(Error::sys("bind / on {}", kNewRoot));
+    }
+    if (::chdir(kNewRoot) < 0) {
+        return fail(Error::sys("chdir {}", kNewRoot));
+    }
+    if (::mount(".", "/", nullptr, MS_MOVE, nullptr) < 0) {
+        Error e = Error::sys("move the bind of / over /");
+        (void)::chdir("/");
+        (void)::umount2(kNewRoot, MNT_DETACH);
+        return fail(std::move(e));
+    }
+    if (::chroot(".") < 0 || ::chdir("/") < 0) {
+        return fail(Error::sys("chroot into the bind of /"));
+    }
+    // In the new root kNewRoot is a plain empty directory (the mount moved away from it).
+    (void)::rmdir(kNewRoot);
+    return ok();
+}
+
+// The fallback: copy into a fresh tmpfs, move it over "/", chroot, re-exec.
+Status copy_to_tmpfs(char** argv) {
     // 1. A tmpfs for the new root (half of RAM by default, like /dev/shm).
     if (::mkdir(kNewRoot, 0755) < 0 && errno != EEXIST) {
         return fail(Error::sys("mkdir {}", kNewRoot));
@@ -160,6 +189,19 @@ Status switch_off_rootfs(char** argv) {
     ::execv(argv[0], argv);
     ::execv("/init", argv);
     return fail(Error::sys("re-exec {}", argv[0]));
+}
+
+}  // namespace
+
+Status switch_off_rootfs(char** argv) {
+    auto st = bind_over_rootfs();
+    if (st) {
+        ::setenv(kSwitchedEnv, "1", 1);  // children (and a re-exec) see it is done
+        return ok();
+    }
+    ::fprintf(stderr, "gantry-init: bind over the rootfs failed (%s), copying to a tmpfs\n",
+              st.error().str().c_str());
+    return copy_to_tmpfs(argv);
 }
 
 }  // namespace gantry::init

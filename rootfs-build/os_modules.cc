@@ -27,12 +27,16 @@ const std::vector<std::string>& default_modules() {
 }
 
 const std::vector<std::string>& early_modules() {
-    // button + evdev: the ACPI power button as /dev/input/eventN, so PID 1 can shut down
-    // cleanly when a cloud (or QMP system_powerdown) asks it to. overlay: every container
-    // root is an overlay mount, so services from images cannot start without it.
-    static const std::vector<std::string> kEarly = {"virtio_pci",     "virtio_blk", "virtio_net",
-                                                    "virtio_console", "virtio_rng", "qemu_fw_cfg",
-                                                    "button",         "evdev",      "overlay"};
+    // Only what PID 1 needs before the first service starts; the rest (virtio_rng, the
+    // file systems, networking) loads in the late helper while services start.
+    // virtio_pci + virtio_console: the event and ctl ports. qemu_fw_cfg: the config.
+    // virtio_blk: config drives are found before the config is read. virtio_net: the static
+    // network.interfaces are set before services start. button + evdev: the ACPI power
+    // button as /dev/input/eventN, watched from the start so a shutdown request (cloud,
+    // QMP system_powerdown) is never lost. overlay: every container root is an overlay.
+    static const std::vector<std::string> kEarly = {"virtio_pci",     "virtio_blk",  "virtio_net",
+                                                    "virtio_console", "qemu_fw_cfg", "button",
+                                                    "evdev",          "overlay"};
     return kEarly;
 }
 

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <charconv>
+#include <chrono>
 #include <cstring>
 
 #include "base/fd.h"
@@ -93,6 +94,16 @@ Result<Started> ContainerDriver::start_locked(const ServiceSpec& spec, const Sta
     if (running_.contains(spec.name)) {
         return fail(Error::msg("a container for this service is still up"));
     }
+    // Each phase's time goes to the log: where a start spends it, e.g. under TCG.
+    using Clock = std::chrono::steady_clock;
+    auto t0 = Clock::now();
+    std::string phases;
+    auto lap = [&](const char* name) {
+        auto now = Clock::now();
+        phases += fmt::format("{}{}={:.1f}ms", phases.empty() ? "" : " ", name,
+                              std::chrono::duration<double, std::milli>(now - t0).count());
+        t0 = now;
+    };
     // 1. The image: store, else imported from oci:/oci-archive:, else pulled.
     image::Store store = GANTRY_TRY(image::Store::open(opts_.store_dir));
     image::Image img = GANTRY_TRY(image::ensure_image(store, spec.image, opts_.pull));
@@ -104,7 +115,9 @@ Result<Started> ContainerDriver::start_locked(const ServiceSpec& spec, const Sta
     GANTRY_TRY(mkdir_p(rootfs));
     (void)image::unmount_rootfs(rootfs);
     (void)image::remove_container(store, spec.name);
+    lap("image");
     GANTRY_TRY(image::prepare_rootfs(store, img, spec.name, rootfs, spec.read_only));
+    lap("rootfs");
     auto undo_rootfs = [&] {
         (void)image::unmount_rootfs(rootfs);
         (void)image::remove_container(store, spec.name);
@@ -148,6 +161,7 @@ Result<Started> ContainerDriver::start_locked(const ServiceSpec& spec, const Sta
             "service has only lo); use network_mode: host to reach it",
             {{"service", spec.name}, {"ports", join(spec.ports, ",")}});
     }
+    lap("spec");
     // 4. Create and start.
     runtime::ContainerOptions co;
     co.id = spec.name;
@@ -160,6 +174,7 @@ Result<Started> ContainerDriver::start_locked(const ServiceSpec& spec, const Sta
         undo_rootfs();
         return fail(std::move(c).error());
     }
+    lap("create");
     for (const auto& n : c->notes()) {
         log::info("container note", {{"service", spec.name}, {"note", n}});
     }
@@ -174,6 +189,8 @@ Result<Started> ContainerDriver::start_locked(const ServiceSpec& spec, const Sta
         undo_rootfs();
         return fail(std::move(st).error());
     }
+    lap("start");
+    log::info("container started", {{"service", spec.name}, {"phases", phases}});
     // The supervisor reaps the init through its own pidfd; Container::destroy() later
     // finds it reaped (ECHILD) and only removes the cgroup.
     int dup = ::fcntl(c->init().fd(), F_DUPFD_CLOEXEC, 3);
