@@ -48,14 +48,36 @@ void run_ctl_bridge(const std::string& api_socket) {
     }
     Fd api;
     char buf[16384];
+    // Forwards what the API session has for the host; false once the server ended it.
+    auto pump_api = [&](int timeout_ms) {
+        pollfd a{api.get(), POLLIN, 0};
+        while (::poll(&a, 1, timeout_ms) > 0) {
+            ssize_t n = ::read(api.get(), buf, sizeof buf);
+            if (n <= 0) {
+                return false;
+            }
+            (void)write_all(port.get(), std::string_view(buf, n));
+            timeout_ms = 0;
+        }
+        return true;
+    };
     for (;;) {
         pollfd p[2] = {{port.get(), POLLIN, 0}, {api.get(), POLLIN, 0}};
         if (::poll(p, api.valid() ? 2 : 1, -1) < 0) {
             continue;
         }
+        // The API side first: a session the server has ended (after an exec, say) must be
+        // seen before the next host client's bytes are read, or they would go into the
+        // dead session and that client would wait for an answer that never comes.
+        if (api.valid() && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0 && !pump_api(0)) {
+            api.reset();  // the server ended this session; new bytes reconnect
+        }
         if ((p[0].revents & POLLIN) != 0) {
             ssize_t n = ::read(port.get(), buf, sizeof buf);
             if (n > 0) {
+                if (api.valid() && !pump_api(0)) {
+                    api.reset();  // ended between the poll and now
+                }
                 if (!api.valid()) {
                     api = connect_api(api_socket);
                 }
@@ -71,15 +93,6 @@ void run_ctl_bridge(const std::string& api_socket) {
             // client connects, hence the nap instead of a busy loop.
             api.reset();
             ::usleep(100 * 1000);
-            continue;
-        }
-        if (api.valid() && (p[1].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
-            ssize_t n = ::read(api.get(), buf, sizeof buf);
-            if (n <= 0) {
-                api.reset();  // the server ended this session; new bytes reconnect
-            } else {
-                (void)write_all(port.get(), std::string_view(buf, n));
-            }
         }
     }
 }
