@@ -149,6 +149,43 @@ void parse_coreos(Reader& r, const YAML::Node& n) {
 
 }  // namespace
 
+// The file is UTF-8, but a double-quoted escape can still make a string that is not
+// ("\xa0" is one byte to yaml-cpp). Every key and value is checked, so no such string
+// reaches a path, a host name or the JSON of the API. True when all are UTF-8.
+static bool scalars_are_utf8(Reader& r, const YAML::Node& n, int depth = 0) {
+    if (depth > 256) {
+        return true;  // yaml-cpp bounds nesting far below this; nothing to add here
+    }
+    if (n.IsScalar()) {
+        if (n.Scalar().find('\0') != std::string::npos) {
+            r.error(n, "",
+                    "a NUL character (\\0, \\x00) cannot reach a path, an argument or "
+                    "the environment; remove it");
+            return false;
+        }
+        if (size_t bad = invalid_utf8(n.Scalar()); bad != std::string_view::npos) {
+            r.error(n, "",
+                    fmt::format("this string is not UTF-8 once read (byte 0x{:02x} at offset {}); "
+                                "write the character itself or a \\u escape",
+                                static_cast<unsigned char>(n.Scalar()[bad]), bad));
+            return false;
+        }
+        return true;
+    }
+    bool ok = true;
+    if (n.IsSequence()) {
+        for (const auto& item : n) {
+            ok = scalars_are_utf8(r, item, depth + 1) && ok;
+        }
+    } else if (n.IsMap()) {
+        for (const auto& kv : n) {
+            ok = scalars_are_utf8(r, kv.first, depth + 1) && ok;
+            ok = scalars_are_utf8(r, kv.second, depth + 1) && ok;
+        }
+    }
+    return ok;
+}
+
 Checked parse_config(std::string_view bytes, const std::string& file) {
     Diagnostics d;
     Reader r(file, d);
@@ -159,6 +196,19 @@ Checked parse_config(std::string_view bytes, const std::string& file) {
                                static_cast<unsigned char>(bytes[bad])));
         sort_diagnostics(d);
         return Unexpected(std::move(d));
+    }
+    // YAML allows no C0 control characters but tab and line breaks (YAML 1.2, 5.1), and
+    // yaml-cpp misreads a NUL inside a plain scalar.
+    for (size_t i = 0; i < bytes.size(); ++i) {
+        auto c = static_cast<unsigned char>(bytes[i]);
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+            r.error_at(mark_of_offset(bytes, i), "",
+                       fmt::format("control character 0x{:02x} is not allowed in YAML; remove it "
+                                   "(in a double-quoted string, write it as an escape)",
+                                   c));
+            sort_diagnostics(d);
+            return Unexpected(std::move(d));
+        }
     }
     try {
         std::string text(bytes);
@@ -172,7 +222,7 @@ Checked parse_config(std::string_view bytes, const std::string& file) {
                               : "invalid YAML: cannot read on from here; check the indentation "
                                 "and stray characters");
         }
-        if (root.IsDefined() && !root.IsNull()) {
+        if (root.IsDefined() && !root.IsNull() && scalars_are_utf8(r, root)) {
             if (auto top = r.fields(root, "", kTopKeys, kForeignTop)) {
                 detail::parse_machine(r, *top, c);
                 if (auto* v = top->get("coreos")) {
