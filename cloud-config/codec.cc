@@ -140,6 +140,9 @@ std::string gzip(std::string_view data) {
 }
 
 Result<std::string> decode_content(std::string_view content, Encoding encoding) {
+    if (content.empty()) {
+        return std::string();  // no content is an empty file in every encoding, as when omitted
+    }
     switch (encoding) {
         case Encoding::plain:
             return std::string(content);

@@ -19,7 +19,8 @@ std::string base64_encode(std::string_view bytes);
 Result<std::string> gunzip(std::string_view data, size_t limit = 64 << 20);
 std::string gzip(std::string_view data);
 
-// Decodes write_files content by its encoding.
+// Decodes write_files content by its encoding. Empty content is an empty file in every
+// encoding (the same as leaving `content` out).
 Result<std::string> decode_content(std::string_view content, Encoding encoding);
 
 }  // namespace gantry::config

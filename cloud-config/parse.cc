@@ -157,6 +157,15 @@ static bool scalars_are_utf8(Reader& r, const YAML::Node& n, int depth = 0) {
         return true;  // yaml-cpp bounds nesting far below this; nothing to add here
     }
     if (n.IsScalar()) {
+        for (unsigned char c : n.Scalar()) {
+            if (c != 0 && ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)) {
+                r.error(n, "",
+                        fmt::format("control character 0x{:02x} (from an escape) is not allowed "
+                                    "in a string; only tab and line breaks are",
+                                    c));
+                return false;
+            }
+        }
         if (n.Scalar().find('\0') != std::string::npos) {
             r.error(n, "",
                     "a NUL character (\\0, \\x00) cannot reach a path, an argument or "

@@ -41,6 +41,15 @@ TEST(Gzip, RefusesToInflatePastTheLimit) {
     EXPECT_EQ(r.error().str(), "gzip: content inflates past 1000 bytes");
 }
 
+TEST(DecodeContent, EmptyIsAnEmptyFileInEveryEncoding) {
+    // As when `content` is left out; `config show` prints it as "" and must read back.
+    for (auto e : {Encoding::plain, Encoding::base64, Encoding::gzip, Encoding::gzip_base64}) {
+        auto d = decode_content("", e);
+        ASSERT_TRUE(d);
+        EXPECT_EQ(*d, "");
+    }
+}
+
 TEST(DecodeContent, AllEncodings) {
     EXPECT_EQ(*decode_content("hi", Encoding::plain), "hi");
     EXPECT_EQ(*decode_content("aGk=", Encoding::base64), "hi");
