@@ -88,6 +88,11 @@ size_t invalid_utf8(std::string_view s) {
     return std::string_view::npos;
 }
 
+// YAML allows no C0 control characters but tab and line breaks, and no DEL (YAML 1.2, 5.1).
+bool is_forbidden_control(unsigned char c) {
+    return (c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f;
+}
+
 Mark mark_of_offset(std::string_view s, size_t offset) {
     Mark m{1, 1};
     for (size_t i = 0; i < offset; ++i) {
@@ -158,7 +163,7 @@ static bool scalars_are_utf8(Reader& r, const YAML::Node& n, int depth = 0) {
     }
     if (n.IsScalar()) {
         for (unsigned char c : n.Scalar()) {
-            if (c != 0 && ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)) {
+            if (c != 0 && is_forbidden_control(c)) {
                 r.error(n, "",
                         fmt::format("control character 0x{:02x} (from an escape) is not allowed "
                                     "in a string; only tab and line breaks are",
@@ -210,7 +215,7 @@ Checked parse_config(std::string_view bytes, const std::string& file) {
     // yaml-cpp misreads a NUL inside a plain scalar.
     for (size_t i = 0; i < bytes.size(); ++i) {
         auto c = static_cast<unsigned char>(bytes[i]);
-        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f) {
+        if (is_forbidden_control(c)) {
             r.error_at(mark_of_offset(bytes, i), "",
                        fmt::format("control character 0x{:02x} is not allowed in YAML; remove it "
                                    "(in a double-quoted string, write it as an escape)",
