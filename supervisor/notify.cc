@@ -49,6 +49,11 @@ NotifyMessage parse_notify(std::string_view datagram) {
             m.status = std::string(value);
         } else if (key == "ERRNO") {
             m.errno_value = to_number<int>(value);
+        } else if (key == "EXTEND_TIMEOUT_USEC") {
+            if (auto us = to_number<uint64_t>(value);
+                us && *us <= uint64_t(std::chrono::microseconds::max().count())) {
+                m.extend_timeout = std::chrono::microseconds(*us);
+            }
         } else if (key == "MAINPID") {
             auto pid = to_number<pid_t>(value);
             if (pid && *pid > 0) {

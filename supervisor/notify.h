@@ -7,6 +7,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -27,6 +28,9 @@ struct NotifyMessage {
     std::optional<std::string> status;  // STATUS=...
     std::optional<int> errno_value;     // ERRNO=...
     std::optional<pid_t> main_pid;      // MAINPID=...
+    // EXTEND_TIMEOUT_USEC=...: the service asks for this much more time in the current
+    // phase (starting or stopping); sd_notify(3).
+    std::optional<std::chrono::microseconds> extend_timeout;
 };
 
 // Parses bytes; never fails: malformed lines are skipped.

@@ -210,6 +210,7 @@ void Supervisor::act(Unit& u, const Action& a) {
             break;
         case ActionKind::ArmTimer:
             u.timer_armed = true;
+            u.timer_deadline = loop_.now() + a.delay;
             (void)u.timer.rearm(a.delay);
             break;
         case ActionKind::CancelTimer:

@@ -132,6 +132,7 @@ class Supervisor {
     void publish(const Unit& u);
     void shutdown_progress();
     void on_notify(Unit& u);
+    void extend_timer(Unit& u, Duration extra);
     void on_output(Unit& u, Stream s);
     void start_health(Unit& u);
     void run_health(Unit& u);

@@ -77,6 +77,9 @@ void Supervisor::on_notify(Unit& u) {
                 (void)u.watchdog_timer.rearm(u.policy.watchdog);
             }
         }
+        if (m.extend_timeout) {
+            extend_timer(u, *m.extend_timeout);
+        }
         if (m.ready) {
             feed(u, {EventKind::Ready});
         }
@@ -90,6 +93,28 @@ void Supervisor::on_notify(Unit& u) {
                      "watchdog triggered by the service (WATCHDOG=trigger)"});
         }
     }
+}
+
+// sd_notify(3) EXTEND_TIMEOUT_USEC: while starting (start_timeout) or stopping (the
+// grace period before SIGKILL) the service may push the deadline out to `now + extra`;
+// it never pulls it in, so the configured time always holds at least. Other states have
+// no timeout of the service's own (the backoff timer is the supervisor's), so the message
+// is ignored there.
+void Supervisor::extend_timer(Unit& u, Duration extra) {
+    const bool phase =
+        u.m.state == State::Starting || (u.m.state == State::Stopping && !u.m.killed);
+    if (!phase || !u.timer_armed) {
+        return;
+    }
+    Duration now = loop_.now();
+    if (now + extra <= u.timer_deadline) {
+        return;
+    }
+    u.timer_deadline = now + extra;
+    (void)u.timer.rearm(extra);
+    log::info("timeout extended by the service", {{"service", u.spec.name},
+                                                  {"state", std::string(to_string(u.m.state))},
+                                                  {"extend", format_duration(extra)}});
 }
 
 namespace {

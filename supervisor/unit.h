@@ -40,6 +40,7 @@ struct Supervisor::Unit {
     std::shared_ptr<RunningProc> proc;
     Source timer;  // the machine's one timer
     bool timer_armed = false;
+    Duration timer_deadline{0};  // loop time the armed timer fires at
 
     FdPair out_pipe;
     FdPair err_pipe;

@@ -7,6 +7,8 @@
 //     send=TEXT               one datagram; '|' stands for a newline
 //     env=NAME                sends STATUS=NAME=<value of $NAME or "unset">
 //     ping=MS,N               WATCHDOG=1 every MS ms, N times
+//     term-extend=US,MS       at the end, wait for SIGTERM; then send
+//                             EXTEND_TIMEOUT_USEC=US, sleep MS ms and exit 0
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +43,8 @@ int main(int argc, char** argv) {
         sleep_ms(delay_ms);
         notify("READY=1\nSTATUS=serving");
     } else {
+        long term_extend_us = -1;
+        long term_extend_ms = 0;
         for (int i = 1; i < argc; ++i) {
             std::string a = argv[i];
             if (a == "ignore-term") {
@@ -64,10 +68,28 @@ int main(int argc, char** argv) {
                     sleep_ms(ms);
                     notify("WATCHDOG=1");
                 }
+            } else if (a.rfind("term-extend=", 0) == 0) {
+                term_extend_us = atol(a.c_str() + 12);
+                const char* comma = strchr(a.c_str(), ',');
+                term_extend_ms = comma != nullptr ? atol(comma + 1) : 0;
+                sigset_t set;
+                sigemptyset(&set);
+                sigaddset(&set, SIGTERM);
+                sigprocmask(SIG_BLOCK, &set, nullptr);
             } else {
                 fprintf(stderr, "notify_helper: unknown step %s\n", a.c_str());
                 return 2;
             }
+        }
+        if (term_extend_us >= 0) {
+            sigset_t set;
+            sigemptyset(&set);
+            sigaddset(&set, SIGTERM);
+            int sig = 0;
+            sigwait(&set, &sig);
+            notify("EXTEND_TIMEOUT_USEC=" + std::to_string(term_extend_us));
+            sleep_ms(term_extend_ms);
+            return 0;
         }
     }
     while (true) {

@@ -35,6 +35,16 @@ TEST(Notify, SkipsMalformedAndUnknown) {
     EXPECT_FALSE(t.watchdog);
 }
 
+TEST(Notify, ExtendTimeout) {
+    EXPECT_EQ(parse_notify("EXTEND_TIMEOUT_USEC=1500000").extend_timeout,
+              std::chrono::microseconds(1500000));
+    EXPECT_EQ(parse_notify("EXTEND_TIMEOUT_USEC=0").extend_timeout, std::chrono::microseconds(0));
+    EXPECT_FALSE(parse_notify("EXTEND_TIMEOUT_USEC=-5").extend_timeout);
+    EXPECT_FALSE(parse_notify("EXTEND_TIMEOUT_USEC=1s").extend_timeout);
+    EXPECT_FALSE(parse_notify("EXTEND_TIMEOUT_USEC=99999999999999999999").extend_timeout);
+    EXPECT_FALSE(parse_notify("READY=1").extend_timeout);
+}
+
 TEST(Notify, SocketCarriesSenderPid) {
     char dir[] = "/tmp/notify_testXXXXXX";
     ASSERT_NE(mkdtemp(dir), nullptr);

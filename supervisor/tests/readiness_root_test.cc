@@ -98,6 +98,53 @@ TEST_F(Readiness, StartTimeoutWithoutRestartFails) {
     EXPECT_EQ(h->service("slow")["reason"], "no READY=1 within 300ms (killed by SIGTERM)");
 }
 
+// EXTEND_TIMEOUT_USEC while starting pushes the start timeout out (sd_notify(3)): READY=1
+// at 900 ms is in time under a 500 ms start_timeout extended to 1.5 s from the message.
+TEST_F(Readiness, ExtendTimeoutWhileStarting) {
+    auto h = HostInit::start(
+        {{"slow",
+          {{"command", helper({"send=EXTEND_TIMEOUT_USEC=1500000", "sleep=900", "send=READY=1"})},
+           {"notify", true},
+           {"start_timeout", "500ms"},
+           {"restart", "no"}}}});
+    ASSERT_TRUE(h->wait_state("slow", "running", 4s)) << h->service("slow").dump();
+    EXPECT_TRUE(first_event(*h, "slow", "stopping").is_null());
+    EXPECT_EQ(h->service("slow").value("restarts", -1), 0);
+}
+
+// An extension runs out like the timeout it replaced: EXTEND 800 ms, then silence, so
+// the stop comes ~800 ms after the message, not at the configured 300 ms.
+TEST_F(Readiness, ExtendTimeoutThatRunsOutStillStops) {
+    auto h = HostInit::start({{"stalls",
+                               {{"command", helper({"send=EXTEND_TIMEOUT_USEC=800000"})},
+                                {"notify", true},
+                                {"start_timeout", "300ms"}}}});
+    ASSERT_TRUE(h->wait_state("stalls", "failed", 4s)) << h->service("stalls").dump();
+    json starting = first_event(*h, "stalls", "starting");
+    json stopping = first_event(*h, "stalls", "stopping");
+    ASSERT_FALSE(stopping.is_null());
+    double ms = (stopping["time_us"].get<int64_t>() - starting["time_us"].get<int64_t>()) / 1000.0;
+    EXPECT_GE(ms, 780);
+    EXPECT_LE(ms, 1300);
+}
+
+// While stopping, EXTEND_TIMEOUT_USEC pushes SIGKILL out: the service gets 1 s instead of
+// its 300 ms grace, finishes in 700 ms and exits 0.
+TEST_F(Readiness, ExtendTimeoutWhileStopping) {
+    auto h = HostInit::start({{"drain",
+                               {{"command", helper({"send=READY=1", "term-extend=1000000,700"})},
+                                {"notify", true},
+                                {"stop_grace_period", "300ms"},
+                                {"restart", "no"}}}});
+    ASSERT_TRUE(h->wait_state("drain", "running", 3s));
+    ASSERT_EQ(h->raw_call({{"cmd", "stop"}, {"service", "drain"}})["ok"], true);
+    ASSERT_TRUE(h->wait_state("drain", "exited", 4s)) << h->service("drain").dump();
+    json svc = h->service("drain");
+    ASSERT_FALSE(svc["history"].empty());
+    EXPECT_EQ(svc["history"][0].value("signal", 0), 0) << svc.dump();
+    EXPECT_EQ(svc["history"][0].value("exit_code", -1), 0) << svc.dump();
+}
+
 // WATCHDOG_USEC is passed; pings keep it alive past the timeout; when they stop, SIGABRT
 // and the restart policy (no: failed).
 TEST_F(Readiness, WatchdogMissAbortsTheService) {
