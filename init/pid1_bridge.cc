@@ -2,6 +2,9 @@
 // `gantryctl --socket <vm dir>/ctl.sock` talks to this machine's API. It runs in a helper
 // process with blocking I/O: simpler than juggling a port that reports POLLHUP for as
 // long as no host client is connected, and a stuck client cannot stall PID 1's loop.
+// Host connections come one after another over the one port; each starts with the session
+// marker, on which the bridge ends the API session it had and opens a fresh one
+// (init/bridge_lines.h), so a request never goes into the last client's session.
 #include <fcntl.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -11,6 +14,7 @@
 #include <cstring>
 
 #include "base/fd.h"
+#include "init/bridge_lines.h"
 #include "init/pid1.h"
 #include "init/pid1_events.h"
 
@@ -47,6 +51,7 @@ void run_ctl_bridge(const std::string& api_socket) {
         ::sleep(1);  // a VM without the port (real hardware): stay idle, cheaply
     }
     Fd api;
+    BridgeLines lines;
     char buf[16384];
     // Forwards what the API session has for the host; false once the server ended it.
     auto pump_api = [&](int timeout_ms) {
@@ -75,14 +80,20 @@ void run_ctl_bridge(const std::string& api_socket) {
         if ((p[0].revents & POLLIN) != 0) {
             ssize_t n = ::read(port.get(), buf, sizeof buf);
             if (n > 0) {
-                if (api.valid() && !pump_api(0)) {
-                    api.reset();  // ended between the poll and now
-                }
-                if (!api.valid()) {
-                    api = connect_api(api_socket);
-                }
-                if (api.valid() && !write_all(api.get(), std::string_view(buf, n))) {
-                    api.reset();
+                for (BridgeLines::Piece& piece : lines.feed(std::string_view(buf, n))) {
+                    if (piece.new_session) {
+                        api.reset();  // whatever the last client left unread goes with it
+                        continue;
+                    }
+                    if (api.valid() && !pump_api(0)) {
+                        api.reset();  // ended between the poll and now
+                    }
+                    if (!api.valid()) {
+                        api = connect_api(api_socket);
+                    }
+                    if (api.valid() && !write_all(api.get(), piece.bytes)) {
+                        api.reset();
+                    }
                 }
                 continue;
             }

@@ -24,6 +24,7 @@ Result<ApiClient> ApiClient::connect(const std::string& path) {
     if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
         return fail(Error::sys("connect to {} (is gantry-init running? use --socket PATH)", path));
     }
+    GANTRY_TRY(write_all(fd.get(), std::string(kSessionStart) + "\n"));
     return ApiClient(std::move(fd));
 }
 

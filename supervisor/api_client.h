@@ -3,6 +3,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <string_view>
 
 #include "base/error.h"
 #include "base/fd.h"
@@ -11,6 +12,12 @@
 namespace gantry::supervisor {
 
 constexpr const char* kDefaultApiSocket = "/run/gantry/api.sock";
+
+// The first line a client sends on every connection. The API server ignores it; the VM
+// bridge (init/pid1_bridge.cc), which carries many host connections one after another over
+// one virtio-serial byte stream, starts a fresh API session on it, so a request never lands
+// in the previous client's session (which may be a stream that no longer reads input).
+constexpr std::string_view kSessionStart = R"({"cmd":"session-start"})";
 
 class ApiClient {
   public:

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "base/log.h"
+#include "supervisor/api_client.h"
 #include "supervisor/api_protocol.h"
 
 namespace gantry::supervisor {
@@ -227,8 +228,8 @@ void ApiServer::process_input(Conn& c) {
         }
         std::string line = c.in.substr(0, nl);
         c.in.erase(0, nl + 1);
-        if (line.find_first_not_of(" \t\r") == std::string::npos) {
-            continue;
+        if (line.find_first_not_of(" \t\r") == std::string::npos || line == kSessionStart) {
+            continue;  // blank, or the session marker meant for the VM bridge
         }
         handle_line(c, line);
     }

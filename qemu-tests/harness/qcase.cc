@@ -1,10 +1,14 @@
 #include "qemu-tests/harness/qcase.h"
 
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -15,6 +19,7 @@
 #include "base/strings.h"
 #include "base/units.h"
 #include "qemu-tests/testinit/sha256.h"
+#include "supervisor/api_client.h"
 
 namespace gantry::qemu {
 
@@ -86,7 +91,7 @@ bool field_matches(const Event& e, const std::string& kv) {
 }
 
 const std::vector<std::string> kVerbs = {"console",      "no_console", "event", "order",
-                                         "power_button", "ctl",        "exit"};
+                                         "power_button", "ctl",        "exit",  "ctl_sessions"};
 
 // "NAME k=v k=v": an event spec as `order` takes it, one quoted argument each (so its
 // values have no blanks; `event` takes each field as its own, possibly quoted, word).
@@ -300,6 +305,54 @@ Status run_ctl(Vm& vm, const std::vector<std::string>& args, Duration timeout) {
     return ok();
 }
 
+// `ctl_sessions`: one host connection to the gantry.ctl port that carries two API
+// sessions, the way the port sees a client that was streaming and the next client when
+// the guest misses the disconnect in between: `events -f` (one line read), then the
+// session marker and `ps`, which must be answered (the first session no longer reads).
+Status run_ctl_sessions(Vm& vm, Duration timeout) {
+    Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    std::strncpy(addr.sun_path, vm.ctl_socket().c_str(), sizeof addr.sun_path - 1);
+    if (!s || ::connect(s.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) < 0) {
+        return fail(Error::sys("connect {}", vm.ctl_socket()));
+    }
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::string in;
+    // The next line that holds `want`, skipping others (the first session's stream may
+    // still be in flight behind the marker).
+    auto line_with = [&](std::string_view want) -> Status {
+        for (;;) {
+            for (size_t nl; (nl = in.find('\n')) != std::string::npos;) {
+                std::string line = in.substr(0, nl);
+                in.erase(0, nl + 1);
+                if (line.find(want) != std::string::npos) {
+                    return ok();
+                }
+            }
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                deadline - std::chrono::steady_clock::now());
+            pollfd p{s.get(), POLLIN, 0};
+            if (left.count() <= 0 || ::poll(&p, 1, static_cast<int>(left.count())) <= 0) {
+                return fail(Error::msg("no line with {} from the guest in time", want));
+            }
+            char buf[4096];
+            ssize_t n = ::read(s.get(), buf, sizeof buf);
+            if (n <= 0) {
+                return fail(Error::msg("the ctl port closed while waiting for {}", want));
+            }
+            in.append(buf, static_cast<size_t>(n));
+        }
+    };
+    std::string marker = std::string(supervisor::kSessionStart) + "\n";
+    GANTRY_TRY(write_all(s.get(), marker + R"({"cmd":"events","follow":true})"
+                                           "\n"));
+    GANTRY_TRY(line_with("\"service\""));
+    GANTRY_TRY(write_all(s.get(), marker + R"({"cmd":"ps"})"
+                                           "\n"));
+    return line_with("\"services\"");
+}
+
 Status run_step(Vm& vm, const Step& s, Duration timeout) {
     if (s.verb == "console") {
         GANTRY_TRY(vm.wait_console(s.args[0], timeout));
@@ -359,6 +412,8 @@ Status run_step(Vm& vm, const Step& s, Duration timeout) {
             }
             std::this_thread::sleep_for(std::chrono::milliseconds(500));
         }
+    } else if (s.verb == "ctl_sessions") {
+        GANTRY_TRY(run_ctl_sessions(vm, timeout));
     } else if (s.verb == "power_button") {
         GANTRY_TRY(vm.power_button());
     } else if (s.verb == "exit") {
