@@ -9,11 +9,13 @@ namespace {
 const Digest kD = *Digest::parse("sha256:" + std::string(64, 'a'));
 
 TEST(HelperProtocol, RoundTripsEachMessage) {
-    auto p = parse_helper_line(format_progress("pulling layer"));
+    std::string progress = format_progress("pulling layer");
+    EXPECT_EQ(progress, "progress pulling layer\n");
+    progress.pop_back();
+    auto p = parse_helper_line(progress);
     EXPECT_EQ(p.kind, HelperMessage::Kind::kProgress);
-    EXPECT_EQ(p.text, "pulling layer\n".substr(0, 13));
-    auto d =
-        parse_helper_line(std::string_view(format_done(kD, "docker.io/library/x:1")).substr(0, 0));
+    EXPECT_EQ(p.text, "pulling layer");
+    auto d = parse_helper_line("");
     EXPECT_EQ(d.kind, HelperMessage::Kind::kProgress);  // an empty line is not a done
     std::string done = format_done(kD, "docker.io/library/x:1");
     done.pop_back();
