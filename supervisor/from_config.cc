@@ -312,6 +312,8 @@ Result<std::vector<ServiceSpec>> services_from_config(const config::Config& cfg,
             spec.image_error = lookup_error;
         }
         if (pending) {
+            // Not an error yet: argv and the rest come when the image helper has brought it.
+            spec.image_error.clear();
             spec.pending_image = std::make_shared<const PendingImage>(PendingImage{svc, opts});
         }
         out.push_back(std::move(spec));
