@@ -7,8 +7,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include <cstring>
-
 #include "base/fd.h"
 #include "base/log.h"
 #include "base/pidfd.h"
@@ -141,8 +139,8 @@ Status ImageFetcher::fetch(EventLoop& loop, const std::string& ref, Done done) {
     char* envp[] = {env_path, nullptr};
     Fd devnull = GANTRY_TRY(Fd::open("/dev/null", O_RDONLY | O_CLOEXEC));
     FdPair pipe = GANTRY_TRY_CTX(make_pipe(), "image helper pipe");
-    std::string exec_failed = image::format_error(
-        fmt::format("image {}: cannot run the image helper {}: ", ref, helper_));
+    std::string exec_failed = image::format_error(fmt::format(
+        "image {}: cannot run the image helper {}: exec failed with errno ", ref, helper_));
     exec_failed.pop_back();  // the errno text and the newline are added in the child
     // 2. Fork; the child's stdout and stderr are the pipe.
     auto forked = GANTRY_TRY_CTX(PidFd::fork(), "start the image helper for {}", ref);
@@ -152,11 +150,17 @@ Status ImageFetcher::fetch(EventLoop& loop, const std::string& ref, Done done) {
         ::dup2(pipe.write.get(), STDERR_FILENO);
         ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
         ::execve(helper_.c_str(), argv.data(), envp);
+        // Only async-signal-safe calls here: the errno as digits, no strerror.
         int err = errno;
+        char num[16];
+        int n = 0;
+        do {
+            num[sizeof num - 1 - n++] = static_cast<char>('0' + err % 10);
+            err /= 10;
+        } while (err > 0 && n < 15);
         (void)!::write(STDOUT_FILENO, exec_failed.data(), exec_failed.size());
-        const char* why = ::strerror(err);  // glibc: a static table, no allocation
-        (void)!::write(STDOUT_FILENO, why, std::strlen(why));
-        (void)!::write(STDOUT_FILENO, "\n", 1);
+        (void)!::write(STDOUT_FILENO, num + sizeof num - n, static_cast<size_t>(n));
+        (void)!::write(STDOUT_FILENO, " (is gantry-image installed?)\n", 30);
         ::_exit(127);
     }
     pipe.write.reset();

@@ -23,7 +23,9 @@ bool Supervisor::image_ready(Unit& u) {
         return true;  // an image_error fails at start, with its message
     }
     if (u.image_wait) {
-        return false;  // a helper run for it is under way
+        // A helper run for it is under way (started before a stop and start again).
+        u.m.reason = fmt::format("pulling {}", u.spec.image);
+        return false;
     }
     if (images->ready(u.spec.image)) {
         return resolve_pending(u);
