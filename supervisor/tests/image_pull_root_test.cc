@@ -191,6 +191,16 @@ TEST_F(ImagePullRoot, MissingImagePulledOnceForTwoServices) {
     // The events show the wait with its reason.
     auto ev = h->raw_call({{"cmd", "events"}});
     EXPECT_NE(ev.dump().find("pulling " + image), std::string::npos) << ev.dump(2);
+
+    // The next boot finds the image in the store, unpacked: no helper process at all.
+    h->terminate();
+    h->keep_dir = true;
+    h.reset();
+    std::filesystem::remove(dir_ + "/init.log");  // the fixture appends; count this boot's
+    auto again = HostInit::start_config(
+        dir_, config("  a:\n    image: " + image + "\n    stop_grace_period: 1s\n"));
+    ASSERT_TRUE(again->wait_state("a", "running", 20s)) << again->init_log();
+    EXPECT_EQ(count(again->init_log(), "image helper started"), 0) << again->init_log();
 }
 
 // A registry that accepts connections and never answers: the helper hangs in its pull,
