@@ -6,8 +6,8 @@
 #include "base/fd.h"
 #include "base/log.h"
 #include "cloud-config/sources.h"
-#include "image/ensure.h"
 #include "supervisor/from_config.h"
+#include "supervisor/image_fetcher.h"
 #include "supervisor/load_services.h"
 
 namespace gantry::supervisor {
@@ -86,6 +86,9 @@ void report_services(json& report, const std::vector<ServiceSpec>& specs) {
         if (!s.image_error.empty()) {
             e["image_error"] = s.image_error;
         }
+        if (s.pending_image) {
+            e["image_pending"] = true;  // not in the store at load: fetched by the helper
+        }
         list.push_back(std::move(e));
     }
     report["services"] = std::move(list);
@@ -141,7 +144,9 @@ BootConfig load_boot_config(const BootConfigOptions& opts) {
     std::string store_dir = opts.store_dir;
     fo.lookup = [store_dir](std::string_view ref) -> Result<image::ContainerConfig> {
         image::Store store = GANTRY_TRY(image::Store::open(store_dir));
-        image::Image img = GANTRY_TRY(image::ensure_image(store, ref, image::PullPolicy::kMissing));
+        // The store only: a missing image (ENOENT) leaves the service pending, and the
+        // supervisor has the image helper fetch it without blocking the boot.
+        image::Image img = GANTRY_TRY(load_local(store, ref));
         return img.config.config;
     };
     auto specs = services_from_config(loaded.config, fo);

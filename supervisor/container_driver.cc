@@ -15,7 +15,7 @@
 #include "base/fd.h"
 #include "base/log.h"
 #include "base/strings.h"
-#include "image/rootfs.h"
+#include "image/overlay.h"
 #include "supervisor/container_spec.h"
 
 namespace gantry::supervisor {
@@ -104,9 +104,11 @@ Result<Started> ContainerDriver::start_locked(const ServiceSpec& spec, const Sta
                               std::chrono::duration<double, std::milli>(now - t0).count());
         t0 = now;
     };
-    // 1. The image: store, else imported from oci:/oci-archive:, else pulled.
+    // 1. The image, from the store only: PID 1 never pulls or unpacks. The supervisor
+    //    waited for the image helper when the image was missing or not unpacked.
     image::Store store = GANTRY_TRY(image::Store::open(opts_.store_dir));
-    image::Image img = GANTRY_TRY(image::ensure_image(store, spec.image, opts_.pull));
+    image::Image img = GANTRY_TRY(images_.local(spec.image));
+    images_.used(spec.image);
     // 2. The root: overlay of the layers under <state>/containers/<name>/rootfs. A mount
     // left by a crashed run is taken down first (a fresh upper each start, as Docker's
     // `compose up` recreates containers).
@@ -116,7 +118,7 @@ Result<Started> ContainerDriver::start_locked(const ServiceSpec& spec, const Sta
     (void)image::unmount_rootfs(rootfs);
     (void)image::remove_container(store, spec.name);
     lap("image");
-    GANTRY_TRY(image::prepare_rootfs(store, img, spec.name, rootfs, spec.read_only));
+    GANTRY_TRY(image::mount_image_root(store, img, spec.name, rootfs, spec.read_only));
     lap("rootfs");
     auto undo_rootfs = [&] {
         (void)image::unmount_rootfs(rootfs);

@@ -1,6 +1,7 @@
 // ContainerDriver: services with `image:` run as containers through libgantry-runtime.
 //
-// start(): the image is found (or imported/pulled) with image::ensure_image, its layers are
+// start(): the image is read from the store (the supervisor has waited for the image
+// helper when it was missing or not unpacked: image_fetcher.h), its unpacked layers are
 // mounted as an overlayfs root under <state>/containers/<name>/rootfs (a writable upper, or
 // none with read_only), and a runtime::Spec is built from the ServiceSpec
 // (container_spec.h) with Gantry's default profile. The container's init is the service's
@@ -16,6 +17,7 @@
 #include "image/ensure.h"
 #include "runtime/container.h"
 #include "supervisor/driver.h"
+#include "supervisor/image_fetcher.h"
 
 namespace gantry::supervisor {
 
@@ -28,11 +30,14 @@ struct ContainerDriverOptions {
     // Each container's cgroup is <cgroup_root>/<cgroup_parent>/<service>.
     std::string cgroup_parent = "gantry";
     image::PullPolicy pull = image::PullPolicy::kMissing;
+    // The image helper binary; "" = beside gantry-init, else /usr/bin/gantry-image.
+    std::string image_helper;
 };
 
 class ContainerDriver : public Driver {
   public:
-    explicit ContainerDriver(ContainerDriverOptions opts) : opts_(std::move(opts)) {}
+    explicit ContainerDriver(ContainerDriverOptions opts)
+        : opts_(std::move(opts)), images_({opts_.store_dir, opts_.image_helper, opts_.pull}) {}
     ~ContainerDriver() override;
 
     Result<Started> start(const ServiceSpec& spec, const StartIo& io) override;
@@ -42,6 +47,7 @@ class ContainerDriver : public Driver {
     bool owns(const Started& s, pid_t pid) override;
     Usage usage(const Started& s) override;
     void cleanup(const ServiceSpec& spec, const Started& s) override;
+    ImageFetcher* images() override { return &images_; }
 
   private:
     struct Running {
@@ -52,6 +58,7 @@ class ContainerDriver : public Driver {
     Result<Started> start_locked(const ServiceSpec& spec, const StartIo& io);
 
     ContainerDriverOptions opts_;
+    ImageFetcher images_;
     std::map<std::string, Running> running_;  // by service name
 };
 
@@ -80,6 +87,7 @@ class RoutingDriver : public Driver {
     void cleanup(const ServiceSpec& spec, const Started& s) override {
         pick(spec).cleanup(spec, s);
     }
+    ImageFetcher* images() override { return container_.images(); }
 
   private:
     Driver& pick(const ServiceSpec& spec) { return spec.image.empty() ? process_ : container_; }

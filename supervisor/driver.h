@@ -18,6 +18,8 @@
 
 namespace gantry::supervisor {
 
+class ImageFetcher;
+
 // What the supervisor hands over at start. The fds are borrowed; the driver dups them
 // into the service (as its 1 and 2) and must not keep them.
 struct StartIo {
@@ -59,6 +61,9 @@ class Driver {
     virtual Usage usage(const Started& s) = 0;
     // After the main process has been reaped: kill what is left, free the cgroup/container.
     virtual void cleanup(const ServiceSpec& spec, const Started& s) = 0;
+    // Where images come from when a service's image is not ready (image_fetcher.h); null
+    // for drivers without images. The supervisor waits for it before start().
+    virtual ImageFetcher* images() { return nullptr; }
 };
 
 struct ProcessDriverOptions {

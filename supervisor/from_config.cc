@@ -281,6 +281,11 @@ Result<ServiceSpec> service_from_config(const config::Service& svc, const FromCo
     return spec;
 }
 
+Result<ServiceSpec> resolve_pending_image(const PendingImage& p,
+                                          const image::ContainerConfig& image_config) {
+    return service_from_config(p.service, p.options, &image_config);
+}
+
 Result<std::vector<ServiceSpec>> services_from_config(const config::Config& cfg,
                                                       const FromConfigOptions& opts) {
     std::map<std::string, Result<image::ContainerConfig>> images;
@@ -288,6 +293,7 @@ Result<std::vector<ServiceSpec>> services_from_config(const config::Config& cfg,
     for (const auto& svc : cfg.services) {
         const image::ContainerConfig* ic = nullptr;
         std::string lookup_error;
+        bool pending = false;
         if (opts.lookup) {
             auto it = images.find(svc.image);
             if (it == images.end()) {
@@ -295,6 +301,8 @@ Result<std::vector<ServiceSpec>> services_from_config(const config::Config& cfg,
             }
             if (it->second) {
                 ic = &*it->second;
+            } else if (it->second.error().code() == ENOENT) {
+                pending = true;
             } else {
                 lookup_error = fmt::format("image {}: {}", svc.image, it->second.error().str());
             }
@@ -302,6 +310,11 @@ Result<std::vector<ServiceSpec>> services_from_config(const config::Config& cfg,
         ServiceSpec spec = GANTRY_TRY(service_from_config(svc, opts, ic));
         if (!lookup_error.empty()) {
             spec.image_error = lookup_error;
+        }
+        if (pending) {
+            // Not an error yet: argv and the rest come when the image helper has brought it.
+            spec.image_error.clear();
+            spec.pending_image = std::make_shared<const PendingImage>(PendingImage{svc, opts});
         }
         out.push_back(std::move(spec));
     }

@@ -21,9 +21,11 @@
 
 namespace gantry::supervisor {
 
-// Finds an image (store, OCI layout, registry) and returns its config. Called once per
-// distinct image at load; an error leaves the service with `image_error` (it then fails at
-// start with that message) instead of refusing the whole config.
+// Finds an image in the store and returns its config. Called once per distinct image at
+// load. ENOENT (not in the store, or a transport reference not imported yet) leaves the
+// service pending: the supervisor waits for the image helper and maps it again
+// (PendingImage). Any other error leaves the service with `image_error` (it then fails
+// at start with that message) instead of refusing the whole config.
 using ImageLookup = std::function<Result<image::ContainerConfig>(std::string_view image)>;
 
 struct FromConfigOptions {
@@ -34,6 +36,15 @@ struct FromConfigOptions {
     // null: no image lookup; argv is entrypoint + command as written.
     ImageLookup lookup;
 };
+
+struct PendingImage {
+    config::Service service;
+    FromConfigOptions options;
+};
+
+// Maps a pending service again with its image's config, now that the store has it.
+Result<ServiceSpec> resolve_pending_image(const PendingImage& p,
+                                          const image::ContainerConfig& image_config);
 
 // One service. Fails only on the config's own problems (an unreadable env_file, a bad
 // image reference); image problems go to spec.image_error.

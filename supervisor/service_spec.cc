@@ -142,7 +142,9 @@ Status validate(const ServiceSpec& spec) {
     }
     // An image that could not be resolved at load leaves argv empty; the service then
     // fails at start with image_error, which is more useful than refusing the config.
-    if (spec.image_error.empty() && (spec.argv.empty() || spec.argv[0].empty())) {
+    // A pending image (not in the store yet) fills argv when it arrives (from_config.h).
+    if (spec.image_error.empty() && !spec.pending_image &&
+        (spec.argv.empty() || spec.argv[0].empty())) {
         return fail(Error::msg("service \"{}\": no command to run", spec.name));
     }
     if (spec.healthcheck && spec.healthcheck->test.empty()) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -105,6 +106,10 @@ struct Ulimit {
 // only `lo` up (as None does); Host shares the host's.
 enum class NetworkMode { Bridge, Host, None };
 
+// A service whose image was not in the store when the config was mapped: what it takes
+// to map it again once the image helper has brought it (from_config.h).
+struct PendingImage;
+
 struct ServiceSpec {
     std::string name;
     std::vector<std::string> argv;  // entrypoint + command, already joined
@@ -138,7 +143,10 @@ struct ServiceSpec {
     // runs services without an image and ignores them.
     std::string image;        // as written: "web:1.0", "oci:/path:tag", ...
     std::string image_error;  // why the image could not be resolved at load; "" = fine
-    bool read_only = false;   // read-only root (overlay without an upper)
+    // Set when the image was not in the store at load: argv/env/user/... lack the image's
+    // defaults until the supervisor maps the service again after the helper's pull.
+    std::shared_ptr<const PendingImage> pending_image;
+    bool read_only = false;  // read-only root (overlay without an upper)
     std::vector<VolumeMount> volumes;
     std::vector<TmpfsMount> tmpfs;
     std::vector<std::string> cap_add;  // "CAP_NET_ADMIN" or "ALL"

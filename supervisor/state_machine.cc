@@ -179,6 +179,14 @@ Transition step(const Machine& m, const Policy& p, const Event& e, Duration now)
                 t.actions.push_back({ActionKind::CheckDeps});
                 return t;
             }
+            if (e.kind == EventKind::SpawnFailed) {
+                // The image helper failed while the service waited for its image: a failed
+                // start, so the restart policy and backoff decide what comes next.
+                record_start(n, now);
+                after_exit(t, p, ExitStatus{ExitStatus::Kind::Exited, 127, 0}, false, e.detail,
+                           now);
+                return t;
+            }
             break;
         case State::Starting: {
             const bool start_timer = p.notify && p.start_timeout > Duration(0);
@@ -234,6 +242,16 @@ Transition step(const Machine& m, const Policy& p, const Event& e, Duration now)
             }
             if (e.kind == EventKind::StopRequested) {
                 begin_stop(t, p, false);
+                return t;
+            }
+            if (e.kind == EventKind::ImagePending) {
+                // Nothing was spawned: back to waiting (for the image helper), and this
+                // start does not count until it happens (the failure counts, see Waiting).
+                n.state = State::Waiting;
+                n.reason = e.detail;
+                if (!n.starts.empty()) {
+                    n.starts.pop_back();
+                }
                 return t;
             }
             break;
@@ -369,6 +387,8 @@ std::string_view to_string(EventKind k) {
             return "spawned";
         case EventKind::SpawnFailed:
             return "spawn_failed";
+        case EventKind::ImagePending:
+            return "image_pending";
         case EventKind::Ready:
             return "ready";
         case EventKind::HealthOk:

@@ -33,7 +33,8 @@ enum class State {
 enum class EventKind {
     DepsReady,        // every depends_on condition holds
     Spawned,          // the driver started the process
-    SpawnFailed,      // the driver could not start it (detail says why)
+    SpawnFailed,      // the driver could not start it, or its image could not be had (detail)
+    ImagePending,     // at spawn, the image is not ready: wait for the image helper (detail)
     Ready,            // READY=1 from the notify socket
     HealthOk,         // a healthcheck passed
     HealthFail,       // `retries` healthchecks failed in a row

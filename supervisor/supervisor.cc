@@ -6,18 +6,13 @@
 
 #include "base/log.h"
 #include "supervisor/discovery.h"
+#include "supervisor/image_fetcher.h"
 #include "supervisor/notify.h"
 #include "supervisor/unit.h"
 
 namespace gantry::supervisor {
 
 namespace {
-
-int64_t realtime_us() {
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
-}
 
 constexpr Duration kFarFuture = std::chrono::hours(24 * 365);
 
@@ -245,6 +240,15 @@ void Supervisor::spawn(Unit& u) {
         feed(u, {EventKind::SpawnFailed, {}, false, "shutting down"});
         return;
     }
+    if (ImageFetcher* images = driver_.images(); images != nullptr && !u.spec.image.empty() &&
+                                                 u.spec.image_error.empty() &&
+                                                 !images->ready(u.spec.image)) {
+        // A restart whose image is gone (GC) or wants a new pull (pull: always): wait for
+        // the helper instead of blocking here.
+        feed(u, {EventKind::ImagePending, {}, false, "image " + u.spec.image + " not ready"});
+        check_deps(u);
+        return;
+    }
     StartIo io{u.out_pipe.write.get(), u.err_pipe.write.get(), u.notify_path};
     auto started = driver_.start(u.spec, io);
     if (!started) {
@@ -339,10 +343,14 @@ void Supervisor::check_deps(Unit& u) {
         return;
     }
     std::string why;
-    if (deps_ready(u, why)) {
+    if (!deps_ready(u, why)) {
+        if (u.m.reason != why) {
+            u.m.reason = why;
+        }
+        return;
+    }
+    if (image_ready(u)) {
         feed(u, {EventKind::DepsReady});
-    } else if (u.m.reason != why) {
-        u.m.reason = why;
     }
 }
 
@@ -470,6 +478,11 @@ Result<ServiceStatus> Supervisor::status(const std::string& name) const {
     s.spec = &u->spec;
     s.state = u->m.state;
     s.reason = u->m.reason;
+    if (u->image_wait) {
+        if (std::string p = driver_.images()->progress(u->spec.image); !p.empty()) {
+            s.reason += " (" + p + ")";
+        }
+    }
     if (u->spec.healthcheck &&
         (u->health_active || u->m.state == State::Healthy || u->m.state == State::Unhealthy)) {
         s.health = u->m.state == State::Healthy     ? "healthy"

@@ -111,7 +111,7 @@ class Supervisor {
 
     // Whether a process is one the supervisor reaps through its pidfd. The zombie reaper
     // of PID 1 must leave these alone (sd-event reaps them).
-    bool tracks(pid_t pid) const { return tracked_.contains(pid); }
+    bool tracks(pid_t pid) const;
     // Moves service logs from memory into `dir` once it exists (PID 1 after mounting /var).
     void attach_log_dir(const std::string& dir);
     // Publishes every state change to the KV store (discovery.h); nullptr = off. Borrowed:
@@ -127,6 +127,9 @@ class Supervisor {
     void spawn(Unit& u);
     void on_exit(Unit& u, const ExitStatus& st);
     void check_deps(Unit& u);
+    bool image_ready(Unit& u);
+    void image_arrived(const std::string& name, Status result);
+    bool resolve_pending(Unit& u);
     bool deps_ready(const Unit& u, std::string& waiting_for) const;
     void after_change(Unit& u);
     void publish(const Unit& u);

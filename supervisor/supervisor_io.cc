@@ -20,12 +20,6 @@ constexpr int kMaxChunksPerWakeup = 4;
 constexpr size_t kMaxJobOutput = 1 << 20;
 constexpr int kMaxDatagramsPerWakeup = 16;
 
-int64_t realtime_us() {
-    timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
-}
-
 // Reads what is available, at most `chunks` reads; false at EOF or error.
 bool read_some(int fd, int chunks, const std::function<void(std::string_view)>& sink) {
     char buf[kReadChunk];

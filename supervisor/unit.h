@@ -1,11 +1,19 @@
 // Internal to the supervisor: the per-service and per-job runtime records.
 #pragma once
 
+#include <time.h>
+
 #include <list>
 
 #include "supervisor/supervisor.h"
 
 namespace gantry::supervisor {
+
+inline int64_t realtime_us() {
+    timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return static_cast<int64_t>(ts.tv_sec) * 1000000 + ts.tv_nsec / 1000;
+}
 
 // A running main process and the source watching it; retired together because the
 // source borrows the pidfd.
@@ -72,6 +80,7 @@ struct Supervisor::Unit {
     uint64_t oom_base = 0;
     uint64_t oom_kills = 0;
     bool restart_after_stop = false;
+    bool image_wait = false;  // waiting for an image helper run (image_fetcher.h)
 };
 
 }  // namespace gantry::supervisor

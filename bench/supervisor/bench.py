@@ -41,6 +41,25 @@ def rss_kib(pid):
     return 0
 
 
+def smaps_breakdown(pid):
+    """RSS by mapping (file name, or [anon]/[heap]/[stack]) from /proc/PID/smaps, in KiB."""
+    out = {}
+    name = None
+    with open(f"/proc/{pid}/smaps") as f:
+        for line in f:
+            parts = line.split()
+            if "-" in parts[0] and len(parts) >= 5 and ":" in parts[3]:
+                name = os.path.basename(parts[5]) if len(parts) >= 6 else "[anon]"
+            elif parts[0] == "Rss:":
+                out[name] = out.get(name, 0) + int(parts[1])
+    return out
+
+
+def libs_mapped(pid):
+    with open(f"/proc/{pid}/maps") as f:
+        return len({l.split()[5] for l in f if len(l.split()) >= 6 and ".so" in l.split()[5]})
+
+
 def fds(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -94,6 +113,8 @@ def bench_many(init, n):
     all_running = time.monotonic() - t0
     time.sleep(2)
     rss = rss_kib(p.pid)
+    breakdown = smaps_breakdown(p.pid)
+    libs = libs_mapped(p.pid)
     c0 = cpu_ticks(p.pid)
     time.sleep(5)
     cpu_rest = cpu_ticks(p.pid) - c0
@@ -101,7 +122,8 @@ def bench_many(init, n):
     stop_init(p)
     shutil.rmtree(work, ignore_errors=True)
     return {"services": n, "all_running_s": all_running, "rss_kib": rss,
-            "cpu_ticks_5s_rest": cpu_rest, "fds": open_fds}
+            "cpu_ticks_5s_rest": cpu_rest, "fds": open_fds,
+            "libs": libs, "breakdown": breakdown}
 
 
 def bench_crash_loop(init, restarts):
@@ -136,8 +158,17 @@ def main():
     ap.add_argument("--init", default="build/init/gantry-init")
     ap.add_argument("--services", type=int, default=100)
     ap.add_argument("--restarts", type=int, default=10000)
+    ap.add_argument("--rss-only", action="store_true",
+                    help="only the N-services run, with RSS by mapping (no crash loop)")
     a = ap.parse_args()
     many = bench_many(a.init, a.services)
+    if a.rss_only:
+        print(f"| RSS at rest, {many['services']} services | {many['rss_kib'] / 1024:.1f} MiB |")
+        print(f"| shared libraries mapped | {many['libs']} |")
+        top = sorted(many["breakdown"].items(), key=lambda kv: -kv[1])
+        for name, kib in top[:25]:
+            print(f"| {name} | {kib} KiB |")
+        return
     crash = bench_crash_loop(a.init, a.restarts)
     hz = os.sysconf("SC_CLK_TCK")
     print(f"| measure | value |\n| --- | --- |")

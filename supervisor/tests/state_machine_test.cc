@@ -424,3 +424,39 @@ TEST(Watchdog, MissAbortsThenRestarts) {
 
 }  // namespace
 }  // namespace gantry::supervisor
+
+namespace gantry::supervisor {
+namespace {
+
+// The image helper failed while the service waited in `waiting`: a failed start, so the
+// restart policy decides, with the helper's error as the reason.
+TEST(ImageWait, HelperFailureInWaitingFollowsRestartPolicy) {
+    Event failed{EventKind::SpawnFailed, {}, false, "image x:1: manifest unknown"};
+    auto t = step(in(State::Waiting), always(), failed, 1s);
+    EXPECT_EQ(t.next.state, State::Backoff);
+    EXPECT_TRUE(has(t, ActionKind::ArmTimer));
+    EXPECT_NE(t.next.reason.find("manifest unknown"), std::string::npos) << t.next.reason;
+    EXPECT_EQ(t.next.starts.size(), 1u);  // it counts toward the start limit
+    Policy no;
+    auto f = step(in(State::Waiting), no, failed, 1s);
+    EXPECT_EQ(f.next.state, State::Failed);
+    EXPECT_EQ(f.next.reason, "image x:1: manifest unknown");
+}
+
+// A restart whose image is not ready goes back to waiting and un-counts the start.
+TEST(ImageWait, PendingAtSpawnWaitsWithoutCountingTheStart) {
+    auto t0 = step(in(State::Backoff), always(), {EventKind::TimerFired}, 1s);
+    ASSERT_EQ(t0.next.state, State::Starting);
+    ASSERT_EQ(t0.next.starts.size(), 1u);
+    auto t1 = step(t0.next, always(), {EventKind::ImagePending, {}, false, "pulling x:1"}, 1s);
+    EXPECT_EQ(t1.next.state, State::Waiting);
+    EXPECT_EQ(t1.next.reason, "pulling x:1");
+    EXPECT_TRUE(t1.next.starts.empty());
+    EXPECT_TRUE(t1.actions.empty());
+    // Elsewhere the event means nothing.
+    EXPECT_FALSE(step(in(State::Running), always(), {EventKind::ImagePending}, 1s).changed);
+    EXPECT_FALSE(step(in(State::Exited), always(), {EventKind::SpawnFailed}, 1s).changed);
+}
+
+}  // namespace
+}  // namespace gantry::supervisor
