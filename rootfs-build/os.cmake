@@ -7,6 +7,7 @@ add_library(gantry_osimage
     ${CMAKE_CURRENT_LIST_DIR}/os_elf.cc
     ${CMAKE_CURRENT_LIST_DIR}/os_image.cc
     ${CMAKE_CURRENT_LIST_DIR}/os_kernel.cc
+    ${CMAKE_CURRENT_LIST_DIR}/os_layers.cc
     ${CMAKE_CURRENT_LIST_DIR}/os_modules.cc
     ${CMAKE_CURRENT_LIST_DIR}/os_proc.cc
     ${CMAKE_CURRENT_LIST_DIR}/os_store.cc
@@ -20,4 +21,5 @@ gantry_add_test(osimage_test unit
         ${CMAKE_CURRENT_LIST_DIR}/tests/os_cpio_test.cc
         ${CMAKE_CURRENT_LIST_DIR}/tests/os_elf_test.cc
         ${CMAKE_CURRENT_LIST_DIR}/tests/os_image_test.cc
+        ${CMAKE_CURRENT_LIST_DIR}/tests/os_layers_test.cc
     LIBS gantry::osimage)

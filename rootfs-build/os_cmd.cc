@@ -128,8 +128,11 @@ Status run(int argc, char** argv) {
     f.in.modules = &tree;
     auto plan = GANTRY_TRY(plan_image(f.in));
     auto stored = GANTRY_TRY(add_image_store(plan.archive, f.images, source_date_epoch()));
-    for (const auto& name : stored) {
+    for (const auto& name : stored.names) {
         fmt::print("image      {}\n", name);
+    }
+    for (const auto& layer : stored.layers) {
+        fmt::print("layer      {}\n", layer);
     }
     auto out = GANTRY_TRY(write_image(plan, f.out, kernel.vmlinuz, source_date_epoch(), f.level));
     fmt::print("kernel     {} ({} modules)\n", kernel.release, out.modules);

@@ -9,6 +9,7 @@
 #include "base/fd.h"
 #include "image/import.h"
 #include "image/store.h"
+#include "rootfs-build/os_layers.h"
 
 namespace gantry::osimage {
 
@@ -54,12 +55,12 @@ Status pin_created(const std::string& index_path, int64_t epoch) {
 
 }  // namespace
 
-Result<std::vector<std::string>> add_image_store(CpioArchive& a,
-                                                 const std::vector<PreloadImage>& images,
-                                                 int64_t epoch) {
-    std::vector<std::string> names;
+Result<StoredImages> add_image_store(CpioArchive& a, const std::vector<PreloadImage>& images,
+                                     int64_t epoch) {
+    StoredImages out;
+    std::vector<std::string>& names = out.names;
     if (images.empty()) {
-        return names;
+        return out;
     }
     std::string tmpl = (fs::temp_directory_path() / "gantry-build-store-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr) {
@@ -83,8 +84,11 @@ Result<std::vector<std::string>> add_image_store(CpioArchive& a,
         }
     }
     GANTRY_TRY(pin_created(store.root() + "/index.json", epoch));
-    // Everything but staging (tmp/) and the writer lock, in a fixed order.
+    out.layers = GANTRY_TRY(unpack_store_layers(store));
+    // Everything but staging (tmp/) and the writer lock, in a fixed order. The unpacked
+    // layers (layers/sha256/<hex>) go in as trees with their own owners and mtimes.
     std::vector<fs::path> paths;
+    std::vector<std::string> trees;
     for (auto it = fs::recursive_directory_iterator(store.root());
          it != fs::recursive_directory_iterator(); ++it) {
         auto rel = fs::relative(it->path(), store.root()).string();
@@ -94,8 +98,14 @@ Result<std::vector<std::string>> add_image_store(CpioArchive& a,
             }
             continue;
         }
+        if (rel.starts_with("layers/sha256/")) {
+            trees.push_back(rel);
+            it.disable_recursion_pending();
+            continue;
+        }
         paths.push_back(it->path());
     }
+    std::sort(trees.begin(), trees.end());
     std::sort(paths.begin(), paths.end());
     a.add_dir(kImageStorePath, 0700);
     for (const auto& p : paths) {
@@ -111,10 +121,13 @@ Result<std::vector<std::string>> add_image_store(CpioArchive& a,
             a.add_file(dest, GANTRY_TRY(read_file(p.string())), st.st_mode & 0777);
         }
     }
+    for (const auto& rel : trees) {
+        GANTRY_TRY(add_tree(a, store.root() + "/" + rel, std::string(kImageStorePath) + "/" + rel));
+    }
     // The store's own empty staging dir, so the first writer in the guest finds its layout.
     a.add_dir(std::string(kImageStorePath) + "/tmp", 0700);
     std::sort(names.begin(), names.end());
-    return names;
+    return out;
 }
 
 }  // namespace gantry::osimage

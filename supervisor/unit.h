@@ -1,6 +1,7 @@
 // Internal to the supervisor: the per-service and per-job runtime records.
 #pragma once
 
+#include <chrono>
 #include <list>
 
 #include "supervisor/supervisor.h"
@@ -26,6 +27,8 @@ struct Supervisor::Job {
     bool timed_out = false;
     ExitStatus status;
     std::function<void(Job&)> done;
+    std::chrono::steady_clock::time_point began;  // before the exec, for the debug log
+    Duration exec_took{};                         // of which the driver's exec (setup)
 };
 
 struct Supervisor::Unit {
