@@ -98,7 +98,8 @@ Result<std::vector<std::string>> unpack_store_layers(const image::Store& store) 
     return notes;
 }
 
-Status add_tree(CpioArchive& a, const std::string& dir, const std::string& dest) {
+Status add_tree(CpioArchive& a, const std::string& dir, const std::string& dest,
+                time_t made_since) {
     std::map<std::pair<dev_t, ino_t>, std::string> first_link;  // inode -> its first path
     for (const auto& p : GANTRY_TRY(walk(dir))) {
         struct stat st {};
@@ -110,7 +111,9 @@ Status add_tree(CpioArchive& a, const std::string& dir, const std::string& dest)
         e.perm = st.st_mode & 07777;
         e.uid = st.st_uid;
         e.gid = st.st_gid;
-        e.mtime = clamp_time(st.st_mtime);
+        if (st.st_mtime < made_since) {
+            e.mtime = clamp_time(st.st_mtime);
+        }
         if (S_ISDIR(st.st_mode)) {
             e.kind = CpioEntry::Kind::Dir;
         } else if (S_ISREG(st.st_mode)) {

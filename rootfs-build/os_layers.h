@@ -3,6 +3,7 @@
 // the same code here and carried in the initramfs, so the first start only mounts.
 #pragma once
 
+#include <ctime>
 #include <string>
 #include <vector>
 
@@ -23,7 +24,10 @@ Result<std::vector<std::string>> unpack_store_layers(const image::Store& store);
 Result<std::string> cpio_unsafe(const std::string& dir);
 
 // Adds the tree at `dir` (itself included) under `dest`, with every entry's type, mode,
-// owner, mtime, hard links and device numbers as they are on disk.
-Status add_tree(CpioArchive& a, const std::string& dir, const std::string& dest);
+// owner, mtime, hard links and device numbers as they are on disk. An mtime at or after
+// `made_since` was not given by the layer (a directory the tar only implies, or one whose
+// children the unpack created) but by the build's clock: it becomes the archive's own mtime
+// (SOURCE_DATE_EPOCH), so the image stays reproducible.
+Status add_tree(CpioArchive& a, const std::string& dir, const std::string& dest, time_t made_since);
 
 }  // namespace gantry::osimage

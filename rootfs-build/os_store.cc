@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
@@ -84,6 +85,7 @@ Result<StoredImages> add_image_store(CpioArchive& a, const std::vector<PreloadIm
         }
     }
     GANTRY_TRY(pin_created(store.root() + "/index.json", epoch));
+    const time_t unpack_began = ::time(nullptr) - 1;  // whole seconds: err early
     out.layers = GANTRY_TRY(unpack_store_layers(store));
     // Everything but staging (tmp/) and the writer lock, in a fixed order. The unpacked
     // layers (layers/sha256/<hex>) go in as trees with their own owners and mtimes.
@@ -122,7 +124,8 @@ Result<StoredImages> add_image_store(CpioArchive& a, const std::vector<PreloadIm
         }
     }
     for (const auto& rel : trees) {
-        GANTRY_TRY(add_tree(a, store.root() + "/" + rel, std::string(kImageStorePath) + "/" + rel));
+        GANTRY_TRY(add_tree(a, store.root() + "/" + rel, std::string(kImageStorePath) + "/" + rel,
+                            unpack_began));
     }
     // The store's own empty staging dir, so the first writer in the guest finds its layout.
     a.add_dir(std::string(kImageStorePath) + "/tmp", 0700);
