@@ -27,6 +27,7 @@
 #include "init/pid1_events.h"
 #include "init/switch_root.h"
 #include "runtime/cgroup.h"
+#include "runtime/security_steps.h"
 #include "supervisor/api_server.h"
 #include "supervisor/boot_config.h"
 #include "supervisor/container_driver.h"
@@ -467,6 +468,11 @@ int main(int argc, char** argv) {
     log::parse_level(flags->log_level, lo.min_level);
     lo.ident = "gantry-init";
     log::configure(lo);
+    if (pid1) {
+        // The OS image's default seccomp program, compiled by `gantry-build os`: the first
+        // container start then loads it instead of compiling (runtime/security_steps.h).
+        runtime::set_seccomp_prebuilt_dir(runtime::kSeccompPrebuiltDir);
+    }
     try {
         auto r = init::run(*flags, pid1);
         if (r) {

@@ -16,6 +16,7 @@
 #include "base/units.h"
 #include "rootfs-build/os_image.h"
 #include "rootfs-build/os_kernel.h"
+#include "rootfs-build/os_seccomp.h"
 #include "rootfs-build/os_store.h"
 
 namespace {
@@ -128,9 +129,13 @@ Status run(int argc, char** argv) {
     f.in.modules = &tree;
     auto plan = GANTRY_TRY(plan_image(f.in));
     auto stored = GANTRY_TRY(add_image_store(plan.archive, f.images, source_date_epoch()));
-    for (const auto& name : stored) {
+    for (const auto& name : stored.names) {
         fmt::print("image      {}\n", name);
     }
+    for (const auto& layer : stored.layers) {
+        fmt::print("layer      {}\n", layer);
+    }
+    fmt::print("seccomp    /{}\n", GANTRY_TRY(add_seccomp_programs(plan.archive)));
     auto out = GANTRY_TRY(write_image(plan, f.out, kernel.vmlinuz, source_date_epoch(), f.level));
     fmt::print("kernel     {} ({} modules)\n", kernel.release, out.modules);
     fmt::print("vmlinuz    {}  {}\n", out.vmlinuz_path, format_size(out.vmlinuz_bytes));

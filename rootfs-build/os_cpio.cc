@@ -4,6 +4,8 @@
 #include <sys/stat.h>
 #include <zstd.h>
 
+#include <map>
+
 namespace gantry::osimage {
 
 namespace {
@@ -18,6 +20,10 @@ mode_t type_bits(CpioEntry::Kind kind) {
             return S_IFLNK;
         case CpioEntry::Kind::CharDev:
             return S_IFCHR;
+        case CpioEntry::Kind::BlockDev:
+            return S_IFBLK;
+        case CpioEntry::Kind::Fifo:
+            return S_IFIFO;
     }
     return S_IFREG;
 }
@@ -33,20 +39,30 @@ void pad4(std::string& out) {
     }
 }
 
-void write_record(std::string& out, uint32_t ino, uint32_t mode, uint32_t nlink, uint32_t mtime,
-                  std::string_view name, std::string_view body, uint32_t rmaj, uint32_t rmin) {
+struct Record {
+    uint32_t ino = 0;
+    uint32_t mode = 0;
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    uint32_t nlink = 1;
+    uint32_t mtime = 0;
+    uint32_t rmaj = 0;
+    uint32_t rmin = 0;
+};
+
+void write_record(std::string& out, const Record& r, std::string_view name, std::string_view body) {
     out += "070701";
-    put_hex(out, ino);
-    put_hex(out, mode);
-    put_hex(out, 0);  // uid: everything in the OS image belongs to root
-    put_hex(out, 0);  // gid
-    put_hex(out, nlink);
-    put_hex(out, mtime);
+    put_hex(out, r.ino);
+    put_hex(out, r.mode);
+    put_hex(out, r.uid);
+    put_hex(out, r.gid);
+    put_hex(out, r.nlink);
+    put_hex(out, r.mtime);
     put_hex(out, static_cast<uint32_t>(body.size()));
     put_hex(out, 0);  // devmajor/devminor of the archive's own device: meaningless here
     put_hex(out, 0);
-    put_hex(out, rmaj);
-    put_hex(out, rmin);
+    put_hex(out, r.rmaj);
+    put_hex(out, r.rmin);
     put_hex(out, static_cast<uint32_t>(name.size() + 1));
     put_hex(out, 0);  // check: only used by the "070702" crc format
     out.append(name);
@@ -123,13 +139,37 @@ uint64_t CpioArchive::payload_bytes() const {
 std::string CpioArchive::serialize(uint32_t mtime) const {
     std::string out;
     out.reserve(payload_bytes() + entries_.size() * 256 + 512);
-    uint32_t ino = 1;
+    // Hard links: every member of a group gets the inode number of the group's first
+    // entry (by path) and the group's size as its link count.
+    std::map<std::string, uint32_t> inode;
+    std::map<std::string, uint32_t> links;  // group (the linked-to path) -> members
+    uint32_t next = 1;
     for (const auto& [path, e] : entries_) {
-        uint32_t mode = type_bits(e.kind) | (e.perm & 07777);
-        uint32_t nlink = e.kind == CpioEntry::Kind::Dir ? 2 : 1;
-        write_record(out, ino++, mode, nlink, mtime, path, e.data, e.dev_major, e.dev_minor);
+        inode[path] = next++;
+        if (e.kind == CpioEntry::Kind::File && !e.link_of.empty()) {
+            links[e.link_of]++;
+        }
     }
-    write_record(out, 0, 0, 1, 0, "TRAILER!!!", {}, 0, 0);
+    for (const auto& [path, e] : entries_) {
+        Record r;
+        r.ino = inode[path];
+        r.mode = type_bits(e.kind) | (e.perm & 07777);
+        r.uid = e.uid;
+        r.gid = e.gid;
+        r.nlink = e.kind == CpioEntry::Kind::Dir ? 2 : 1;
+        r.mtime = e.mtime.value_or(mtime);
+        r.rmaj = e.dev_major;
+        r.rmin = e.dev_minor;
+        if (e.kind == CpioEntry::Kind::File) {
+            const std::string& group = e.link_of.empty() ? path : e.link_of;
+            if (auto it = links.find(group); it != links.end() && inode.contains(group)) {
+                r.ino = inode[group];
+                r.nlink = it->second + 1;
+            }
+        }
+        write_record(out, r, path, e.data);
+    }
+    write_record(out, Record{}, "TRAILER!!!", {});
     // The kernel reads the archive in 512-byte blocks like cpio(1) writes it; padding keeps
     // tools that expect that happy and costs nothing after compression.
     while (out.size() % 512 != 0) {

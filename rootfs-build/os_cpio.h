@@ -1,7 +1,9 @@
 // The initramfs as a value: a set of entries written as a newc cpio archive, then zstd.
 //
 // The archive is reproducible by construction: entries are sorted by path, every header
-// carries the same mtime (SOURCE_DATE_EPOCH), uid/gid 0 and a sequential inode number, so
+// carries the same mtime (SOURCE_DATE_EPOCH), uid/gid 0 and a sequential inode number (the
+// unpacked layers of preloaded images keep their tar's owners and mtimes, which are
+// inputs too), so
 // the same inputs give the same bytes whatever the build machine's clock, umask or user.
 // Parents come before children because sorting "a" < "a/b" holds for byte-wise order, and
 // the kernel's initramfs unpacker needs a directory to exist before its entries.
@@ -11,6 +13,7 @@
 
 #include <cstdint>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -19,12 +22,21 @@
 namespace gantry::osimage {
 
 struct CpioEntry {
-    enum class Kind { File, Dir, Symlink, CharDev };
+    enum class Kind { File, Dir, Symlink, CharDev, BlockDev, Fifo };
     Kind kind = Kind::File;
     mode_t perm = 0644;      // permission bits only; the type comes from kind
     std::string data;        // file contents, or the symlink's target
-    uint32_t dev_major = 0;  // CharDev only
+    uint32_t dev_major = 0;  // CharDev and BlockDev only
     uint32_t dev_minor = 0;
+    // The OS's own files are root's and carry the archive's mtime; a preloaded image's
+    // unpacked layer keeps what its tar said (rootfs-build/os_store.cc).
+    uint32_t uid = 0;
+    uint32_t gid = 0;
+    std::optional<uint32_t> mtime;  // unset: the archive's (SOURCE_DATE_EPOCH)
+    // File only: the path of another File entry this one is a hard link of. Both get the
+    // same inode number and link count; the kernel's unpacker links whichever comes second
+    // to the first (init/initramfs.c, maybe_link) and writes this entry's data into it.
+    std::string link_of;
 };
 
 class CpioArchive {
@@ -35,6 +47,8 @@ class CpioArchive {
     void add_dir(std::string_view path, mode_t perm = 0755);
     void add_symlink(std::string_view path, std::string target);
     void add_char_device(std::string_view path, uint32_t major, uint32_t minor, mode_t perm);
+    // Any entry as it is (owners, mtime, hard links): for trees copied from disk.
+    void add_entry(std::string_view path, CpioEntry entry) { add(path, std::move(entry)); }
 
     bool contains(std::string_view path) const { return entries_.contains(std::string(path)); }
     const std::map<std::string, CpioEntry>& entries() const { return entries_; }

@@ -3,12 +3,14 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <ctime>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 
 #include "base/fd.h"
 #include "image/import.h"
 #include "image/store.h"
+#include "rootfs-build/os_layers.h"
 
 namespace gantry::osimage {
 
@@ -54,12 +56,12 @@ Status pin_created(const std::string& index_path, int64_t epoch) {
 
 }  // namespace
 
-Result<std::vector<std::string>> add_image_store(CpioArchive& a,
-                                                 const std::vector<PreloadImage>& images,
-                                                 int64_t epoch) {
-    std::vector<std::string> names;
+Result<StoredImages> add_image_store(CpioArchive& a, const std::vector<PreloadImage>& images,
+                                     int64_t epoch) {
+    StoredImages out;
+    std::vector<std::string>& names = out.names;
     if (images.empty()) {
-        return names;
+        return out;
     }
     std::string tmpl = (fs::temp_directory_path() / "gantry-build-store-XXXXXX").string();
     if (::mkdtemp(tmpl.data()) == nullptr) {
@@ -83,8 +85,12 @@ Result<std::vector<std::string>> add_image_store(CpioArchive& a,
         }
     }
     GANTRY_TRY(pin_created(store.root() + "/index.json", epoch));
-    // Everything but staging (tmp/) and the writer lock, in a fixed order.
+    const time_t unpack_began = ::time(nullptr) - 1;  // whole seconds: err early
+    out.layers = GANTRY_TRY(unpack_store_layers(store));
+    // Everything but staging (tmp/) and the writer lock, in a fixed order. The unpacked
+    // layers (layers/sha256/<hex>) go in as trees with their own owners and mtimes.
     std::vector<fs::path> paths;
+    std::vector<std::string> trees;
     for (auto it = fs::recursive_directory_iterator(store.root());
          it != fs::recursive_directory_iterator(); ++it) {
         auto rel = fs::relative(it->path(), store.root()).string();
@@ -94,8 +100,14 @@ Result<std::vector<std::string>> add_image_store(CpioArchive& a,
             }
             continue;
         }
+        if (rel.starts_with("layers/sha256/")) {
+            trees.push_back(rel);
+            it.disable_recursion_pending();
+            continue;
+        }
         paths.push_back(it->path());
     }
+    std::sort(trees.begin(), trees.end());
     std::sort(paths.begin(), paths.end());
     a.add_dir(kImageStorePath, 0700);
     for (const auto& p : paths) {
@@ -111,10 +123,14 @@ Result<std::vector<std::string>> add_image_store(CpioArchive& a,
             a.add_file(dest, GANTRY_TRY(read_file(p.string())), st.st_mode & 0777);
         }
     }
+    for (const auto& rel : trees) {
+        GANTRY_TRY(add_tree(a, store.root() + "/" + rel, std::string(kImageStorePath) + "/" + rel,
+                            unpack_began));
+    }
     // The store's own empty staging dir, so the first writer in the guest finds its layout.
     a.add_dir(std::string(kImageStorePath) + "/tmp", 0700);
     std::sort(names.begin(), names.end());
-    return names;
+    return out;
 }
 
 }  // namespace gantry::osimage

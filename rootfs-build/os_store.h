@@ -22,11 +22,22 @@ struct PreloadImage {
 };
 PreloadImage parse_preload(const std::string& arg);
 
+struct StoredImages {
+    std::vector<std::string> names;   // the names stored, sorted
+    std::vector<std::string> layers;  // per layer: "DIGEST unpacked" or "DIGEST packed: why"
+};
+
 // Imports every image into a fresh store in a temp dir and adds the store to `a`. The
 // store's timestamps become `epoch` and its staging files are left out, so the same
-// images give the same bytes. Returns the names stored.
-Result<std::vector<std::string>> add_image_store(CpioArchive& a,
-                                                 const std::vector<PreloadImage>& images,
-                                                 int64_t epoch);
+// images give the same bytes.
+//
+// Each layer is also unpacked into the store's layers/ (image/rootfs.h: ensure_layer, the
+// same code and layout PID 1 uses), so a service's first start mounts it without unpacking.
+// newc cpio carries modes, owners, mtimes, symlinks, hard links, device nodes and fifos but
+// no xattrs: a layer whose tree has any (overlay's opaque directories, file capabilities)
+// stays packed, and PID 1 unpacks it at first start as it would without this. Unpacking
+// needs root (owners, whiteout device nodes); without it every layer stays packed.
+Result<StoredImages> add_image_store(CpioArchive& a, const std::vector<PreloadImage>& images,
+                                     int64_t epoch);
 
 }  // namespace gantry::osimage

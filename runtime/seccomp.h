@@ -97,6 +97,8 @@ Result<std::shared_ptr<const SeccompProgram>> load_seccomp_program(const std::st
                                                                    std::string_view key);
 Status store_seccomp_program(const std::string& path, std::string_view key,
                              const SeccompProgram& prog);
+// The bytes store_seccomp_program writes (for an OS image that ships the file).
+std::string serialize_seccomp_program(std::string_view key, const SeccompProgram& prog);
 
 // The default profile, as OCI JSON embedded at build time from runtime/profile/.
 // default_seccomp_profile(): an OCI linux.seccomp object (entries carry a "comment").

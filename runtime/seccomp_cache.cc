@@ -85,6 +85,11 @@ Result<std::shared_ptr<const SeccompProgram>> load_seccomp_program(const std::st
 
 Status store_seccomp_program(const std::string& path, std::string_view key,
                              const SeccompProgram& prog) {
+    // Atomic (temp file + rename): concurrent gantry-oci processes may store the same entry.
+    return write_file_atomic(path, serialize_seccomp_program(key, prog), 0600);
+}
+
+std::string serialize_seccomp_program(std::string_view key, const SeccompProgram& prog) {
     std::string out(kMagic);
     put(out, static_cast<uint64_t>(key.size()));
     out.append(key);
@@ -92,8 +97,7 @@ Status store_seccomp_program(const std::string& path, std::string_view key,
     put(out, static_cast<uint32_t>(prog.filter.size()));
     out.append(reinterpret_cast<const char*>(prog.filter.data()),
                prog.filter.size() * sizeof(sock_filter));
-    // Atomic (temp file + rename): concurrent gantry-oci processes may store the same entry.
-    return write_file_atomic(path, out, 0600);
+    return out;
 }
 
 }  // namespace gantry::runtime

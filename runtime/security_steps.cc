@@ -52,7 +52,8 @@ namespace {
 
 std::atomic<uint64_t> g_seccomp_compilations{0};
 std::mutex g_seccomp_mu;
-std::string g_seccomp_cache_dir;  // "" = memory only
+std::string g_seccomp_cache_dir;     // "" = memory only
+std::string g_seccomp_prebuilt_dir;  // "" = none
 
 #if GANTRY_RUNTIME_SEC
 // Compiling the default profile with libseccomp costs milliseconds; a supervisor starts many
@@ -70,8 +71,18 @@ Result<std::shared_ptr<const SeccompProgram>> cached_seccomp(const nlohmann::jso
     }
     std::shared_ptr<const SeccompProgram> prog;
     std::string disk_key, disk_file;
-    if (!g_seccomp_cache_dir.empty()) {
+    if (!g_seccomp_prebuilt_dir.empty()) {
         disk_key = seccomp_cache_key(seccomp);
+        if (auto loaded = load_seccomp_program(seccomp_cache_file(g_seccomp_prebuilt_dir, disk_key),
+                                               disk_key);
+            loaded) {
+            prog = std::move(*loaded);
+        }
+    }
+    if (!prog && !g_seccomp_cache_dir.empty()) {
+        if (disk_key.empty()) {
+            disk_key = seccomp_cache_key(seccomp);
+        }
         disk_file = seccomp_cache_file(g_seccomp_cache_dir, disk_key);
         if (auto loaded = load_seccomp_program(disk_file, disk_key); loaded) {
             prog = std::move(*loaded);
@@ -103,6 +114,11 @@ uint64_t seccomp_compilations() {
 void set_seccomp_cache_dir(std::string dir) {
     std::lock_guard lock(g_seccomp_mu);
     g_seccomp_cache_dir = std::move(dir);
+}
+
+void set_seccomp_prebuilt_dir(std::string dir) {
+    std::lock_guard lock(g_seccomp_mu);
+    g_seccomp_prebuilt_dir = std::move(dir);
 }
 
 struct Security::Impl {

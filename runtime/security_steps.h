@@ -28,6 +28,12 @@ uint64_t seccomp_compilations();
 // only). For gantry-oci, where every run is a new process: loading the BPF is cheaper than
 // libseccomp's compile. The supervisor, a long-lived process, needs no disk cache.
 void set_seccomp_cache_dir(std::string dir);
+// Programs compiled at build time, read-only (gantry-init: the OS image's
+// kSeccompPrebuiltDir, written by `gantry-build os`): looked up, by the same key and file
+// name as the cache dir, before the cache dir and before compiling; never written. Under
+// TCG the first compile of the default profile is tens of milliseconds of PID 1's boot.
+void set_seccomp_prebuilt_dir(std::string dir);
+inline constexpr const char* kSeccompPrebuiltDir = "/usr/lib/gantry/seccomp";
 
 // Capabilities and the seccomp filter of one process, prepared in the parent. The two
 // apply calls run in the container child: allocation-free, 0 or -errno.

@@ -7,6 +7,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <chrono>
+
 #include "base/log.h"
 #include "supervisor/notify.h"
 #include "supervisor/unit.h"
@@ -114,11 +116,11 @@ void Supervisor::extend_timer(Unit& u, Duration extra) {
 namespace {
 
 // Until the first check passes, checks come quicker than `interval`: the first right at
-// start, then after 100 ms, 200 ms, 400 ms ... up to `interval` (Kubernetes probes right
+// start, then after 50 ms, 100 ms, 200 ms ... up to `interval` (Kubernetes probes right
 // away too; Docker waits a whole interval, so a service healthy in 50 ms would look
 // starting for 30 s). Failed quick checks within the first interval do not count, so a
 // slow starter is not marked unhealthy sooner than with the plain cadence.
-constexpr Duration kFirstProbe = std::chrono::milliseconds(100);
+constexpr Duration kFirstProbe = std::chrono::milliseconds(50);
 
 Duration next_probe(Duration last, Duration interval) {
     Duration next = last <= Duration(0) ? kFirstProbe : last * 2;
@@ -213,7 +215,9 @@ Result<Supervisor::Job*> Supervisor::run_job(Unit& u, std::vector<std::string> a
     job->done = std::move(done);
     FdPair pipe = GANTRY_TRY(make_pipe(O_NONBLOCK));
     const Started* running = u.proc ? &u.proc->started : nullptr;
+    job->began = std::chrono::steady_clock::now();
     job->proc = GANTRY_TRY(driver_.exec(u.spec, running, argv, pipe.write.get()));
+    job->exec_took = std::chrono::steady_clock::now() - job->began;
     pipe.write.reset();
     job->out = std::move(pipe.read);
     Job* j = job.get();
@@ -269,6 +273,15 @@ void Supervisor::finish_job(Job& j, const ExitStatus& st) {
         }
     });
     ::kill(-j.proc.pid(), SIGKILL);
+    if (log::enabled(log::Level::Debug)) {
+        auto ms = [](auto d) {
+            return fmt::format("{:.1f}ms", std::chrono::duration<double, std::milli>(d).count());
+        };
+        log::debug("job done", {{"service", j.unit->spec.name},
+                                {"exec", ms(j.exec_took)},
+                                {"total", ms(std::chrono::steady_clock::now() - j.began)},
+                                {"status", j.status.str()}});
+    }
     auto it = jobs_.find(&j);
     std::shared_ptr<Job> keep = it->second;
     jobs_.erase(it);

@@ -3,6 +3,7 @@
 
 #include <time.h>
 
+#include <chrono>
 #include <list>
 
 #include "supervisor/supervisor.h"
@@ -34,6 +35,8 @@ struct Supervisor::Job {
     bool timed_out = false;
     ExitStatus status;
     std::function<void(Job&)> done;
+    std::chrono::steady_clock::time_point began;  // before the exec, for the debug log
+    Duration exec_took{};                         // of which the driver's exec (setup)
 };
 
 struct Supervisor::Unit {

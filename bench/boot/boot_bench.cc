@@ -2,13 +2,16 @@
 // the guest reports on gantry.events, the median CLOCK_BOOTTIME at which it happened (the
 // first, "pid1", is the kernel's own time to PID 1), plus the image sizes.
 //   gantry-boot-bench [--image DIR] [--config FILE] [--runs N] [--append ARGS]
+//                     [--console-dir DIR]   (keeps each boot's console as DIR/boot-N.log)
 #include <fmt/format.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
 #include <filesystem>
+#include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <set>
 #include <thread>
 #include <vector>
@@ -41,7 +44,7 @@ int main(int argc, char** argv) {
     if (!fs::exists(image)) {
         image = "build/os/test";
     }
-    std::string config, append;
+    std::string config, append, console_dir;
     int runs = 5;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string a = argv[i];
@@ -53,6 +56,8 @@ int main(int argc, char** argv) {
             runs = std::max(1, std::atoi(argv[i + 1]));
         } else if (a == "--append") {
             append = argv[i + 1];
+        } else if (a == "--console-dir") {
+            console_dir = argv[i + 1];
         } else {
             fmt::print(stderr, "unknown argument {}\n", a);
             return 2;
@@ -82,7 +87,9 @@ int main(int argc, char** argv) {
                        console_tail(vm->console()));
             return 1;
         }
-        std::this_thread::sleep_for(std::chrono::milliseconds(200));  // trailing events
+        // Trailing events; with --console-dir also the console, which the serial port
+        // drains slowly (115200 baud) after `ready`.
+        std::this_thread::sleep_for(std::chrono::milliseconds(console_dir.empty() ? 200 : 3000));
         auto events = vm->events();
         double pid1 = -1;
         for (const auto& e : events) {
@@ -92,20 +99,37 @@ int main(int argc, char** argv) {
         }
         // The first event of each name per boot ("service" comes once per state change;
         // its first is the first service leaving `waiting`).
+        // Each service's state changes are keyed too ("service counter -> healthy"), so
+        // the table shows where the time between `service` and `ready` goes.
         std::set<std::string> seen;
-        for (const auto& e : events) {
-            if (!seen.insert(e.name).second) {
-                continue;
+        auto record = [&](const std::string& key, double t) {
+            if (!seen.insert(key).second) {
+                return;
             }
-            if (!times.contains(e.name)) {
-                order.push_back(e.name);
+            if (!times.contains(key)) {
+                order.push_back(key);
             }
-            times[e.name].push_back(e.t);
+            times[key].push_back(t);
             if (pid1 >= 0) {
-                since_pid1[e.name].push_back(e.t - pid1);
+                since_pid1[key].push_back(t - pid1);
+            }
+        };
+        for (const auto& e : events) {
+            record(e.name, e.t);
+            if (e.name == "service") {
+                auto j = nlohmann::json::parse(e.json, nullptr, false);
+                if (j.is_object() && j.value("service", "") != "" && j.value("to", "") != "") {
+                    record(
+                        fmt::format("service {} -> {}", j.value("service", ""), j.value("to", "")),
+                        e.t);
+                }
             }
         }
         vm->kill();
+        if (!console_dir.empty()) {
+            fs::create_directories(console_dir);
+            std::ofstream(fmt::format("{}/boot-{}.log", console_dir, r + 1)) << vm->console();
+        }
         fmt::print(stderr, "boot {}/{}: ready at t={:.3f}s\n", r + 1, runs, ready->t);
         fs::remove_all(cfg.work_dir);
     }

@@ -22,6 +22,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/fd.h"
+#include "runtime/security_steps.h"
 
 namespace gantry::runtime {
 namespace {
@@ -314,6 +315,43 @@ TEST(SeccompDiskCache, RoundTripsAndRefusesAnotherProfile) {
     // A truncated file is refused, not half-loaded.
     ASSERT_EQ(truncate(file.c_str(), 100), 0);
     EXPECT_FALSE(load_seccomp_program(file, key));
+    std::filesystem::remove_all(dir);
+}
+
+// gantry-init's prebuilt programs (an OS image's /usr/lib/gantry/seccomp): a file with the
+// profile's key is used instead of compiling; one with another key is not, and the dir is
+// never written to.
+TEST(SeccompPrebuilt, UsedWhenTheKeyMatchesElseCompiles) {
+    json profile = minimal();
+    profile["defaultAction"] = "SCMP_ACT_ALLOW";
+    profile["syscalls"] = json::array({{{"names", {"getpid"}}, {"action", "SCMP_ACT_ERRNO"}}});
+    json other = profile;
+    other["syscalls"][0]["names"] = json::array({"getppid"});
+    auto prog = compile_seccomp(profile, "linux.seccomp");
+    ASSERT_TRUE(prog) << prog.error().str();
+    char tmpl[] = "/tmp/gantry-seccomp-prebuilt-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    std::string dir = tmpl;
+    std::string key = seccomp_cache_key(profile);
+    ASSERT_TRUE(
+        write_file_atomic(seccomp_cache_file(dir, key), serialize_seccomp_program(key, **prog)));
+    // `other`'s file name holds `profile`'s program: a wrong key, so it must be compiled.
+    ASSERT_TRUE(write_file_atomic(seccomp_cache_file(dir, seccomp_cache_key(other)),
+                                  serialize_seccomp_program(key, **prog)));
+    set_seccomp_prebuilt_dir(dir);
+    uint64_t before = seccomp_compilations();
+    auto a = Security::prepare(nullptr, profile);
+    ASSERT_TRUE(a) << a.error().str();
+    EXPECT_EQ(seccomp_compilations(), before);
+    auto b = Security::prepare(nullptr, other);
+    ASSERT_TRUE(b) << b.error().str();
+    EXPECT_EQ(seccomp_compilations(), before + 1);
+    set_seccomp_prebuilt_dir("");
+    size_t files = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir)) {
+        ++files;
+    }
+    EXPECT_EQ(files, 2u);
     std::filesystem::remove_all(dir);
 }
 
