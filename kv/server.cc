@@ -20,7 +20,6 @@ namespace {
 constexpr size_t kMaxBody = 4u << 20;  // well above etcd's 1.5 MiB request limit
 constexpr uint64_t kTagSignal = 1ull << 62;
 constexpr uint64_t kTagListen = 1ull << 61;
-constexpr uint64_t kTagWalSync = 1ull << 60;
 constexpr int kIdleTrimMs = 50;
 
 Status epoll_add(int ep, int fd, uint32_t events, uint64_t tag) {
@@ -60,8 +59,6 @@ Status ServerImpl::init() {
             log::warn("recovered a torn WAL tail",
                       {{"dir", opts_.data_dir}, {"broken_copy", rep.broken_copy}});
         }
-        GANTRY_TRY(wal_->start_async());
-        GANTRY_TRY(epoll_add(ep, wal_->sync_fd(), EPOLLIN, kTagWalSync));
     }
     store_.set_listener(this);
     durable_rev_ = store_.revision();
@@ -377,28 +374,20 @@ void ServerImpl::on_timers() {
     }
 }
 
-// Returns how many connections had events (requests, most of the time).
-int ServerImpl::handle_events(const epoll_event* events, int n) {
-    int conns = 0;
+void ServerImpl::handle_events(const epoll_event* events, int n) {
     for (int i = 0; i < n; ++i) {
         uint64_t tag = events[i].data.u64;
         if (tag == kTagSignal) {
             stopping_ = true;
-        } else if (tag == kTagWalSync) {
-            wal_->finish_sync();
-            on_durable();
-            synced_async_ = true;
         } else if (tag & kTagListen) {
             accept_all(static_cast<int>(tag & 0xffffffff));
         } else if (auto it = conns_.find(static_cast<int>(tag)); it != conns_.end()) {
             Conn& c = *it->second;
             if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-                ++conns;
                 on_readable(c);
             }
         }
     }
-    return conns;
 }
 
 Status ServerImpl::run() {
@@ -427,31 +416,21 @@ Status ServerImpl::run() {
             ::malloc_trim(0);
             busy_since_trim_ = false;
         }
-        synced_async_ = false;
-        int conns = handle_events(events, n);
+        handle_events(events, n);
         // Requests that arrived while this round's were handled (clients answered at the
         // end of the last round) join this round's batch instead of waiting a whole
         // sync: one more non-blocking look when several clients are active and there is
         // something to sync. (Not for a lone client: its next request cannot be there.)
         if (n > 1 && wal_ && wal_->durable_seq() < wal_->last_seq()) {
             n = ::epoll_wait(epoll_.get(), events, 256, 0);
-            conns += handle_events(events, n);
+            handle_events(events, n);
         }
         on_timers();
-        // Group commit: one sync for every write of this round. With one request in the
-        // round (a lone client: its next request cannot arrive before this one's answer)
-        // the loop syncs inline, which saves two thread hand-offs. With several, or with
-        // records that arrived while the last asynchronous sync ran, the sync thread takes
-        // the round's records and the loop goes on reading and applying the requests that
-        // arrive meanwhile; they form the next batch, handed over as soon as this sync
-        // completes (kTagWalSync), so the disk and the CPU work overlap.
-        if (wal_ && !wal_->sync_in_flight() && wal_->durable_seq() < wal_->last_seq()) {
-            if (conns <= 1 && !synced_async_) {
-                wal_->sync();
-                on_durable();
-            } else {
-                wal_->start_sync();
-            }
+        // Group commit: one sync for every write of this round. Requests arriving
+        // meanwhile wait in their sockets and form the next round's batch.
+        if (wal_ && wal_->durable_seq() < wal_->last_seq()) {
+            wal_->sync();
+            on_durable();
         }
         // Everything that became sendable in this round goes out now, in one pass.
         std::vector<int> dead;

@@ -74,7 +74,7 @@ class ServerImpl : public StoreListener {
     Status listen_tcp(const std::string& addr);
     Status listen_unix(const std::string& path);
     void accept_all(int lfd);
-    int handle_events(const struct epoll_event* events, int n);
+    void handle_events(const struct epoll_event* events, int n);
     void on_readable(Conn& c);
     void process(Conn& c);
     void flush(Conn& c);
@@ -116,7 +116,6 @@ class ServerImpl : public StoreListener {
     Clock::time_point next_progress_;
     bool stopping_ = false;
     bool busy_since_trim_ = false;  // events arrived since the last malloc_trim
-    bool synced_async_ = false;     // this round finished an asynchronous WAL sync
 };
 
 // Maps a gRPC code to the HTTP status grpc-gateway gives it.

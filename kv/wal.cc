@@ -169,7 +169,6 @@ Wal::~Wal() {
     if (fd_) {
         sync();
     }
-    stop_async();
 }
 
 Result<std::unique_ptr<Wal>> Wal::open(const std::string& dir, Store& store, WalOptions options,
@@ -346,21 +345,20 @@ void Wal::append(std::string payload) {
 
 // Writes the pending records at the end of the log, through the page cache.
 void Wal::write_pending() {
-    wait_in_flight();
     if (pending_.empty()) {
         return;
     }
     uint64_t start = segment_bytes_ - pending_.size();
-    extend_zeroed(segment_bytes_);
+    extend_zeroed();
     write_at(pending_, start);
     pending_.clear();
     written_unsynced_ = true;
 }
 
-// Zero-fills the segment in whole chunks up to at least `end`.
-bool Wal::extend_zeroed(uint64_t end) {
+// Zero-fills the segment in whole chunks up to at least the end of the records.
+bool Wal::extend_zeroed() {
     bool extended = false;
-    while (zeroed_bytes_ < end) {
+    while (zeroed_bytes_ < segment_bytes_) {
         uint64_t chunk_end = zeroed_bytes_ + kZeroChunk;
         for (uint64_t off = zeroed_bytes_; off < chunk_end; off += sizeof kZeros) {
             write_at(std::string_view(kZeros, sizeof kZeros), off);
@@ -433,31 +431,19 @@ void Wal::on_compact(int64_t revision) {
 }
 
 void Wal::sync() {
-    wait_in_flight();
     if (durable_seq_ >= last_seq_) {
         return;
     }
-    persist(pending_, segment_bytes_ - pending_.size(), segment_bytes_, written_unsynced_);
-    pending_.clear();
-    written_unsynced_ = false;
-    durable_seq_ = last_seq_;
-}
-
-// Writes `data` at `start` (the segment's records end at `end`) and makes it durable. The
-// common case is one pwritev2(RWF_DSYNC): the records land in blocks that are already
-// written (zeros) and synced, so the write carries no metadata but mtime. A new zero chunk
-// (once per MiB of log) changes the file's size and blocks: one fdatasync then covers the
-// chunk and the records. Also when records already went to the page cache unsynced
-// (`fdatasync_needed`: write_pending() before a snapshot that then failed), and where
-// RWF_DSYNC is not supported.
-void Wal::persist(std::string_view data, uint64_t start, uint64_t end, bool fdatasync_needed) {
+    uint64_t start = segment_bytes_ - pending_.size();
     if (!options_.sync) {
-        extend_zeroed(end);
-        write_at(data, start);
-        return;
-    }
-    if (extend_zeroed(end) || fdatasync_needed || !dsync_write(data, start)) {
-        write_at(data, start);
+        write_pending();
+    } else if (extend_zeroed() || written_unsynced_ || !dsync_write(start)) {
+        // A new zero chunk (once per MiB of log) changes the file's size and blocks: one
+        // fdatasync then covers the chunk and the records. Also when records already
+        // went to the page cache without a sync (write_pending() before a snapshot that
+        // then failed), and the fallback where RWF_DSYNC is not supported.
+        write_at(pending_, start);
+        pending_.clear();
         if (::fdatasync(fd_.get()) < 0) {
             // etcd panics here too: after a failed fsync the page cache state is unknown
             // (the "fsyncgate" lesson), so acknowledging anything more would be a lie.
@@ -465,15 +451,19 @@ void Wal::persist(std::string_view data, uint64_t start, uint64_t end, bool fdat
                        {{"file", segment_path_}, {"error", std::strerror(errno)}});
             std::abort();
         }
+        written_unsynced_ = false;
     }
+    durable_seq_ = last_seq_;
 }
 
-// One pwritev2(RWF_DSYNC): writes the records and makes them durable (their data and a
-// disk cache flush) in one system call. False if the kernel does not support RWF_DSYNC.
-bool Wal::dsync_write(std::string_view data, uint64_t offset) {
+// The common case: the records land in blocks that are already written (zeros) and
+// synced, so one pwritev2(RWF_DSYNC) writes them and makes them durable (their data and
+// a disk cache flush; no metadata changes) in one system call, instead of a pwrite per
+// record and an fdatasync. False if the kernel does not support RWF_DSYNC.
+bool Wal::dsync_write(uint64_t offset) {
     size_t done = 0;
-    while (done < data.size()) {
-        iovec v{const_cast<char*>(data.data()) + done, data.size() - done};
+    while (done < pending_.size()) {
+        iovec v{pending_.data() + done, pending_.size() - done};
         ssize_t n = ::pwritev2(fd_.get(), &v, 1, static_cast<off_t>(offset + done), RWF_DSYNC);
         if (n < 0 && errno == EINTR) {
             continue;
@@ -488,6 +478,7 @@ bool Wal::dsync_write(std::string_view data, uint64_t offset) {
         }
         done += static_cast<size_t>(n);
     }
+    pending_.clear();
     return true;
 }
 
@@ -499,7 +490,6 @@ Status Wal::maybe_snapshot() {
 }
 
 Status Wal::snapshot() {
-    wait_in_flight();
     // 0. The old segment gets its pending records: if the snapshot fails, they are still
     //    in the log for the next sync.
     write_pending();

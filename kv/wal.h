@@ -18,13 +18,10 @@
 // which dominated the latency of a single client's put.
 #pragma once
 
-#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
 
 #include "base/error.h"
 #include "base/fd.h"
@@ -67,21 +64,8 @@ class Wal : public StoreListener {
     uint64_t last_seq() const { return last_seq_; }
     uint64_t durable_seq() const { return durable_seq_; }
     // Makes everything appended so far durable (one pwritev2(RWF_DSYNC), or write +
-    // fdatasync when the segment grows a zero chunk); no-op if it already is. Waits for
-    // an asynchronous sync in flight first.
+    // fdatasync when the segment grows a zero chunk); no-op if it already is.
     void sync();
-
-    // Asynchronous group commit (the server, with many clients): start_async() starts the
-    // WAL's sync thread; start_sync() hands it the records appended so far and returns at
-    // once, so the next requests are read and applied while the disk works; when they are
-    // durable the thread makes sync_fd() (an eventfd) readable and finish_sync() moves
-    // durable_seq(). One sync in flight at a time; records appended meanwhile wait for the
-    // next. The thread touches only the file; the records were moved to it.
-    Status start_async();
-    int sync_fd() const { return sync_event_.get(); }
-    bool sync_in_flight() const { return in_flight_; }
-    void start_sync();
-    void finish_sync();
     void flush() { sync(); }
     // Takes a snapshot now if the current segment passed options.snapshot_bytes.
     Status maybe_snapshot();
@@ -94,14 +78,9 @@ class Wal : public StoreListener {
     Status open_segment(uint64_t first_seq);
     void append(std::string payload);
     void write_pending();
-    bool extend_zeroed(uint64_t end);
-    void persist(std::string_view data, uint64_t start, uint64_t end, bool fdatasync_needed);
-    bool dsync_write(std::string_view data, uint64_t offset);
+    bool extend_zeroed();
+    bool dsync_write(uint64_t offset);
     void write_at(std::string_view data, uint64_t offset);
-    // wal_async.cc
-    void wait_in_flight();
-    void stop_async();
-    void sync_thread();
 
     std::string dir_;
     Store& store_;
@@ -115,26 +94,6 @@ class Wal : public StoreListener {
     bool written_unsynced_ = false;  // records written by write_pending(), not yet synced
     Fd fd_;
     uint64_t durable_seq_ = 0;
-
-    // The sync thread (wal_async.cc). The job is handed over under mu_; while in_flight_
-    // only the thread touches fd_, zeroed_bytes_ and the job.
-    struct Job {
-        std::string data;
-        uint64_t start = 0;
-        uint64_t end = 0;
-        uint64_t seq = 0;
-        bool fdatasync_needed = false;
-    };
-    std::thread thread_;
-    std::mutex mu_;
-    std::condition_variable cv_;
-    bool job_ready_ = false;
-    bool job_done_ = false;
-    bool quit_ = false;
-    Job job_;
-    bool in_flight_ = false;  // loop-thread view: a job was started and not finished
-    uint64_t in_flight_seq_ = 0;
-    Fd sync_event_;
 };
 
 // Exposed for tests: parses one segment's bytes. Returns the offset after the last valid

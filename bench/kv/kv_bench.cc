@@ -3,7 +3,7 @@
 // fdatasync before acknowledging), same machine. Prints both and the ratio.
 //   build/bench/kv/kv_bench [seconds-per-test] [--runs N] [--gantry-only | --etcd-only]
 //                           [--endpoint HOST:PORT [--only TEST] [--no-load]]
-//                           [--gantry-normal] [--etcd-fifo]
+//                           [--gantry-normal] [--etcd-fifo] [--gantry-arg ARG]...
 // With --runs N both servers are started fresh N times and every row is the median. Both
 // run side by side; each timed test runs in slices, the two servers taking turns. --endpoint runs
 // the timed tests against a server that is already running (for perf/strace), without the RSS row;
@@ -37,7 +37,7 @@ double seconds = 2.0;
 // Scheduling: gantry-kv runs SCHED_FIFO by default (kv/realtime.h). --gantry-normal runs it
 // as SCHED_OTHER; --etcd-fifo puts every etcd thread in SCHED_FIFO 1 too, to show how much
 // of a ratio is the policy rather than the server.
-bool gantry_normal = false;
+std::vector<std::string> gantry_args;  // --gantry-normal, --gantry-arg X: passed to gantry-kv
 bool etcd_fifo = false;
 
 // Every thread of `pid` (and the threads it starts later, which inherit it) to SCHED_FIFO 1.
@@ -249,11 +249,8 @@ bool run_fresh(std::vector<Server>& servers) {
     for (auto& s : servers) {
         s.dir = temp_dir(s.etcd ? "kv-bench-etcd" : "kv-bench-gkv");
         int port = free_port(), peer = free_port();
-        s.child = s.etcd ? start_etcd(port, peer, s.dir)
-                         : start_gantry_kv(
-                               port, s.dir,
-                               gantry_normal ? std::vector<std::string>{"--realtime-priority", "0"}
-                                             : std::vector<std::string>{});
+        s.child =
+            s.etcd ? start_etcd(port, peer, s.dir) : start_gantry_kv(port, s.dir, gantry_args);
         s.ep = "127.0.0.1:" + std::to_string(port);
     }
     bool ok = true;
@@ -336,7 +333,9 @@ int main(int argc, char** argv) {
         } else if (a == "--only" && i + 1 < argc) {
             only = argv[++i];
         } else if (a == "--gantry-normal") {
-            gantry_normal = true;
+            gantry_args.insert(gantry_args.end(), {"--realtime-priority", "0"});
+        } else if (a == "--gantry-arg" && i + 1 < argc) {
+            gantry_args.push_back(argv[++i]);
         } else if (a == "--etcd-fifo") {
             etcd_fifo = true;
         } else if (a == "--no-load") {
