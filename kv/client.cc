@@ -7,6 +7,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "kv/connect.h"
 #include "kv/http.h"
 #include "kv/json.h"
 #include "kv/types.h"
@@ -39,9 +40,8 @@ Result<Fd> Client::connect() {
         }
         std::copy(path.begin(), path.end(), sa.sun_path);
         Fd fd(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
-        if (::connect(fd.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
-            return fail(Error::sys("connect '{}'", path));
-        }
+        GANTRY_TRY(connect_within(fd, reinterpret_cast<sockaddr*>(&sa), sizeof sa, "'" + path + "'",
+                                  connect_timeout_));
         set_socket_timeout(fd.get(), timeout_);
         return fd;
     }
@@ -62,11 +62,9 @@ Result<Fd> Client::connect() {
         return fail(Error::msg("resolve {}: {}", ep, ::gai_strerror(rc)));
     }
     Fd fd(::socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
-    int rc = ::connect(fd.get(), res->ai_addr, res->ai_addrlen);
+    auto st = connect_within(fd, res->ai_addr, res->ai_addrlen, ep, connect_timeout_);
     ::freeaddrinfo(res);
-    if (rc < 0) {
-        return fail(Error::sys("connect {}", ep));
-    }
+    GANTRY_TRY(std::move(st));
     // Requests go out in one write, but without TCP_NODELAY a request that follows a
     // response-less gap could still wait for a delayed ACK.
     int one = 1;

@@ -26,6 +26,9 @@ class Client {
     // included; zero (the default) waits forever. Tests set it so a server that stops
     // answering fails the test instead of hanging it.
     void set_timeout(std::chrono::milliseconds t) { timeout_ = t; }
+    // Bounds each connection attempt (default 5 s; zero waits as long as the kernel, about
+    // two minutes of SYN retries against an endpoint that drops them).
+    void set_connect_timeout(std::chrono::milliseconds t) { connect_timeout_ = t; }
 
     // POSTs a JSON body to an API path ("/v3/kv/put") and reads the whole response.
     Result<HttpResponse> post(const std::string& path, const std::string& body);
@@ -48,6 +51,7 @@ class Client {
 
     std::string endpoint_;
     std::chrono::milliseconds timeout_{0};
+    std::chrono::milliseconds connect_timeout_{5000};
     Fd fd_;
     std::string buf_;
 };

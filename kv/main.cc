@@ -6,6 +6,7 @@
 #include <string>
 
 #include "base/log.h"
+#include "kv/realtime.h"
 #include "kv/server.h"
 
 namespace {
@@ -13,10 +14,12 @@ namespace {
 void usage() {
     std::fprintf(stderr,
                  "usage: gantry-kv [--listen HOST:PORT]... [--unix PATH|''] "
-                 "[--data-dir DIR|''] [--progress-interval-ms N]\n"
+                 "[--data-dir DIR|''] [--progress-interval-ms N] [--realtime-priority N]\n"
                  "  defaults: --listen 127.0.0.1:2379 --unix /run/gantry/kv.sock "
                  "--data-dir /var/lib/gantry/kv\n"
-                 "  an empty --data-dir keeps everything in memory (tests only)\n");
+                 "  an empty --data-dir keeps everything in memory (tests only)\n"
+                 "  --realtime-priority: SCHED_FIFO priority (default 1; 0: normal "
+                 "scheduling)\n");
 }
 
 }  // namespace
@@ -31,6 +34,10 @@ int main(int argc, char** argv) {
     ::mallopt(M_TRIM_THRESHOLD, 256 << 10);
     gantry::kv::ServerOptions opts;
     bool listen_given = false;
+    // SCHED_FIFO by default: see kv/realtime.h. The loop does little CPU work per
+    // request and sleeps otherwise; the kernel's RT throttling (95% of each second by
+    // default) bounds what a runaway request could take.
+    int rt_priority = 1;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&]() -> std::string {
@@ -59,10 +66,28 @@ int main(int argc, char** argv) {
                 return 2;
             }
             opts.progress_interval = std::chrono::milliseconds(ms);
+        } else if (a == "--realtime-priority") {
+            std::string v = value();
+            char* end = nullptr;
+            long n = std::strtol(v.c_str(), &end, 10);
+            if (v.empty() || *end != '\0' || n < 0 || n > 99) {
+                usage();
+                return 2;
+            }
+            rt_priority = static_cast<int>(n);
         } else {
             usage();
             return 2;
         }
+    }
+    if (auto st = gantry::kv::use_realtime(rt_priority); !st) {
+        // Not fatal: without CAP_SYS_NICE it runs, with a put latency at the mercy of
+        // the other tasks on a busy machine.
+        gantry::log::warn(
+            "gantry-kv keeps normal scheduling; puts will be slower on a busy "
+            "machine (run it with CAP_SYS_NICE, or --realtime-priority 0 to "
+            "silence this)",
+            {{"error", st.error().str()}});
     }
     auto server = gantry::kv::Server::create(opts);
     if (!server) {

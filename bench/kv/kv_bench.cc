@@ -3,6 +3,7 @@
 // fdatasync before acknowledging), same machine. Prints both and the ratio.
 //   build/bench/kv/kv_bench [seconds-per-test] [--runs N] [--gantry-only | --etcd-only]
 //                           [--endpoint HOST:PORT [--only TEST] [--no-load]]
+//                           [--gantry-normal] [--etcd-fifo] [--gantry-arg ARG]...
 // With --runs N both servers are started fresh N times and every row is the median. Both
 // run side by side; each timed test runs in slices, the two servers taking turns. --endpoint runs
 // the timed tests against a server that is already running (for perf/strace), without the RSS row;
@@ -14,8 +15,11 @@
 // 100, 20 ranges over that prefix, 1,000 single-key ranges. RSS is read right after it, so
 // both servers hold the same data; the timed tests that follow write as many versions as
 // each server manages in the time, which would make the faster one look fatter.
+#include <sched.h>
+
 #include <atomic>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <optional>
 #include <thread>
@@ -30,6 +34,27 @@ using Clk = std::chrono::steady_clock;
 namespace {
 
 double seconds = 2.0;
+// Scheduling: gantry-kv runs SCHED_FIFO by default (kv/realtime.h). --gantry-normal runs it
+// as SCHED_OTHER; --etcd-fifo puts every etcd thread in SCHED_FIFO 1 too, to show how much
+// of a ratio is the policy rather than the server.
+std::vector<std::string> gantry_args;  // --gantry-normal, --gantry-arg X: passed to gantry-kv
+bool etcd_fifo = false;
+
+// Every thread of `pid` (and the threads it starts later, which inherit it) to SCHED_FIFO 1.
+bool make_fifo(pid_t pid) {
+    sched_param p{};
+    p.sched_priority = 1;
+    bool ok = true;
+    for (const auto& e :
+         std::filesystem::directory_iterator("/proc/" + std::to_string(pid) + "/task")) {
+        pid_t tid = std::stoi(e.path().filename());
+        if (::sched_setscheduler(tid, SCHED_FIFO, &p) < 0) {
+            std::perror("sched_setscheduler etcd");
+            ok = false;
+        }
+    }
+    return ok;
+}
 
 // Operations per second of `op` run by `clients` threads for `seconds`.
 template <typename Op>
@@ -224,7 +249,8 @@ bool run_fresh(std::vector<Server>& servers) {
     for (auto& s : servers) {
         s.dir = temp_dir(s.etcd ? "kv-bench-etcd" : "kv-bench-gkv");
         int port = free_port(), peer = free_port();
-        s.child = s.etcd ? start_etcd(port, peer, s.dir) : start_gantry_kv(port, s.dir);
+        s.child =
+            s.etcd ? start_etcd(port, peer, s.dir) : start_gantry_kv(port, s.dir, gantry_args);
         s.ep = "127.0.0.1:" + std::to_string(port);
     }
     bool ok = true;
@@ -232,6 +258,11 @@ bool run_fresh(std::vector<Server>& servers) {
         if (!wait_ready(s.ep, std::chrono::seconds(30))) {
             std::fprintf(stderr, "%s did not start\n", s.etcd ? "etcd" : "gantry-kv");
             ok = false;
+        }
+    }
+    for (auto& s : servers) {
+        if (ok && s.etcd && etcd_fifo) {
+            ok = make_fifo(s.child.pid());
         }
     }
     for (auto& s : servers) {
@@ -301,6 +332,12 @@ int main(int argc, char** argv) {
             endpoint = argv[++i];
         } else if (a == "--only" && i + 1 < argc) {
             only = argv[++i];
+        } else if (a == "--gantry-normal") {
+            gantry_args.insert(gantry_args.end(), {"--realtime-priority", "0"});
+        } else if (a == "--gantry-arg" && i + 1 < argc) {
+            gantry_args.push_back(argv[++i]);
+        } else if (a == "--etcd-fifo") {
+            etcd_fifo = true;
         } else if (a == "--no-load") {
             no_load = true;
         } else {

@@ -2,10 +2,13 @@
 // load, many times. After each restart every acknowledged write must be there and the
 // revision must not go back.
 #include <gtest/gtest.h>
+#include <sched.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <mutex>
 #include <random>
+#include <sstream>
 
 #include "kv/json.h"
 #include "kv/tests/server_fixture.h"
@@ -106,6 +109,50 @@ TEST(Crash, LeaseSurvivesRestartAndStillExpires) {
     std::this_thread::sleep_for(std::chrono::milliseconds(3200));
     EXPECT_FALSE(Json::parse(*c.get("leased")).contains("count")) << "lease did not expire";
     std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace gantry::kv
+
+namespace gantry::kv {
+namespace {
+
+using namespace testing;
+
+// /proc/PID/task/TID/stat field 41: the scheduling policy (SCHED_FIFO is 1).
+int policy_of(pid_t pid) {
+    auto stat = read_file("/proc/" + std::to_string(pid) + "/stat");
+    if (!stat) {
+        return -1;
+    }
+    // Fields after the command name "(...)", which may hold spaces.
+    std::istringstream in(stat->substr(stat->rfind(')') + 2));
+    std::string field;
+    for (int i = 3; i <= 41 && in >> field; ++i) {
+        if (i == 41) {
+            return std::stoi(field);
+        }
+    }
+    return -1;
+}
+
+// gantry-kv puts itself in SCHED_FIFO 1 by default (kv/realtime.h), and
+// --realtime-priority 0 leaves it in SCHED_OTHER. Needs CAP_SYS_NICE (root).
+TEST(Scheduling, RealtimeByDefaultAndOffOnRequest) {
+    if (::geteuid() != 0) {
+        GTEST_SKIP() << "needs root (CAP_SYS_NICE) for SCHED_FIFO";
+    }
+    for (bool rt : {true, false}) {
+        std::string dir = temp_dir("kv-sched");
+        int port = free_port();
+        Child server = start_gantry_kv(
+            port, dir,
+            rt ? std::vector<std::string>{} : std::vector<std::string>{"--realtime-priority", "0"});
+        ASSERT_TRUE(wait_ready("127.0.0.1:" + std::to_string(port), std::chrono::seconds(5)));
+        EXPECT_EQ(policy_of(server.pid()), rt ? SCHED_FIFO : SCHED_OTHER);
+        server.kill();
+        std::filesystem::remove_all(dir);
+    }
 }
 
 }  // namespace

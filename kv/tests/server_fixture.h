@@ -95,9 +95,13 @@ inline bool wait_ready(const std::string& endpoint, std::chrono::milliseconds li
     return false;
 }
 
-inline Child start_gantry_kv(int port, const std::string& data_dir) {
-    return Child({GANTRY_KV_BIN, "--listen", "127.0.0.1:" + std::to_string(port), "--unix", "",
-                  "--data-dir", data_dir});
+inline Child start_gantry_kv(int port, const std::string& data_dir,
+                             std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {GANTRY_KV_BIN, "--listen", "127.0.0.1:" + std::to_string(port),
+                                     "--unix",      "",         "--data-dir",
+                                     data_dir};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return Child(args);
 }
 
 inline constexpr const char* kEtcdBin = "/usr/bin/etcd";

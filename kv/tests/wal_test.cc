@@ -4,8 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <optional>
+#include <vector>
 
 namespace gantry::kv {
 namespace {
@@ -180,6 +182,107 @@ TEST_F(WalTest, CorruptSnapshotIsRefused) {
     auto w = Wal::open(dir_, s, fast());
     ASSERT_FALSE(w);
     EXPECT_NE(w.error().str().find("corrupt"), std::string::npos);
+}
+
+// Segments are preallocated with zeros, so the end of the log is found by the records, not
+// by the file size. A write cut short in that space leaves a record prefix followed by
+// zeros: at every cut inside the last records, recovery keeps exactly the whole records,
+// copies the file aside, and the log takes new records that survive the next restart.
+TEST_F(WalTest, TornRecordFollowedByZerosIsATornTail) {
+    write_some(20);
+    std::string seg = segment();
+    auto full = read_file(seg);
+    ASSERT_TRUE(full);
+    // Per record: {end of its last non-zero byte, end of its padding}. A cut after the
+    // first leaves the record as it was (a payload can end in zero bytes).
+    std::vector<std::pair<uint64_t, uint64_t>> records;
+    uint64_t used = 0;
+    scan_segment(*full, [&](std::string_view p) {
+        uint64_t last = used + 8 + p.size();
+        while (last > used && (*full)[last - 1] == 0) {
+            --last;
+        }
+        records.emplace_back(last, used + 8 + ((p.size() + 7) & ~size_t{7}));
+        used = records.back().second;
+        return true;
+    });
+    ASSERT_EQ(records.size(), 22u);  // grant + 20 puts + compaction
+    ASSERT_GT(full->size(), used + 4096) << "the segment should be preallocated";
+    for (uint64_t cut = used - 1; cut > used - 120; cut -= 3) {
+        std::string torn = *full;
+        std::fill(torn.begin() + static_cast<std::ptrdiff_t>(cut),
+                  torn.begin() + static_cast<std::ptrdiff_t>(used), '\0');
+        // What must survive: the records the cut leaves as they were.
+        uint64_t keep = 0, valid = 0;
+        while (keep < records.size() && records[keep].first <= cut) {
+            valid = records[keep++].second;
+        }
+        bool torn_bytes = std::any_of(torn.begin() + static_cast<std::ptrdiff_t>(valid),
+                                      torn.begin() + static_cast<std::ptrdiff_t>(used),
+                                      [](char c) { return c != 0; });
+        ASSERT_TRUE(write_file_atomic(seg, torn));
+        Store s;
+        RecoveryReport rep;
+        auto w = Wal::open(dir_, s, fast(), &rep);
+        ASSERT_TRUE(w) << "cut at " << cut << ": " << w.error().str();
+        EXPECT_EQ(rep.records, keep) << cut;
+        // Zeros right after a whole record are a clean end; a record prefix before the
+        // zeros is a torn tail, and the file is copied aside with those bytes first.
+        EXPECT_EQ(rep.torn_tail, torn_bytes) << cut;
+        EXPECT_EQ(rep.broken_copy.empty(), !torn_bytes) << cut;
+        if (!rep.broken_copy.empty()) {
+            EXPECT_EQ(*read_file(rep.broken_copy), torn);
+            fs::remove(rep.broken_copy);
+        }
+        ASSERT_TRUE(s.put(PutRequest{"after-" + std::to_string(cut), "x"}));
+        (*w)->flush();
+        std::string want = s.encode_snapshot();
+        w->reset();
+        Store again;
+        RecoveryReport rep2;
+        auto w2 = Wal::open(dir_, again, fast(), &rep2);
+        ASSERT_TRUE(w2) << "after cut at " << cut << ": " << w2.error().str();
+        EXPECT_FALSE(rep2.torn_tail) << cut;
+        EXPECT_EQ(again.encode_snapshot(), want) << cut;
+        EXPECT_EQ(rep2.records, keep + 1) << cut;
+        w2->reset();
+    }
+}
+
+// Non-zero bytes that are not a valid record, with anything but zeros after them, are
+// corruption, not a torn write: recovery refuses and leaves the file as it was. Cases:
+// garbage over a record in the middle (valid records follow), and garbage in the zeroed
+// space after the last record followed by a valid-looking record.
+TEST_F(WalTest, GarbageFollowedByARecordIsRefused) {
+    write_some(20);
+    std::string seg = segment();
+    auto full = read_file(seg);
+    ASSERT_TRUE(full);
+    std::vector<uint64_t> ends;  // record boundaries
+    uint64_t at = 0;
+    scan_segment(*full, [&](std::string_view p) {
+        at += 8 + ((p.size() + 7) & ~size_t{7});
+        ends.push_back(at);
+        return true;
+    });
+    ASSERT_GT(ends.size(), 10u);
+    uint64_t used = ends.back();
+    uint64_t mid = ends[ends.size() / 2];
+    uint64_t last_start = ends[ends.size() - 2];
+
+    std::string over_mid = *full;
+    std::fill_n(over_mid.begin() + static_cast<std::ptrdiff_t>(mid), 16, '\xa5');
+    std::string after_end = *full;
+    std::fill_n(after_end.begin() + static_cast<std::ptrdiff_t>(used), 16, '\xa5');
+    after_end.replace(used + 64, used - last_start, full->substr(last_start, used - last_start));
+    for (const std::string* bad : {&over_mid, &after_end}) {
+        ASSERT_TRUE(write_file_atomic(seg, *bad));
+        Store s;
+        auto w = Wal::open(dir_, s, fast());
+        ASSERT_FALSE(w) << (bad == &over_mid ? "garbage mid-file" : "garbage after the end");
+        EXPECT_NE(w.error().str().find("corrupt record"), std::string::npos) << w.error().str();
+        EXPECT_EQ(*read_file(seg), *bad);
+    }
 }
 
 }  // namespace

@@ -1,0 +1,146 @@
+// kv::Client's connect timeout: an endpoint that never answers the handshake must fail the
+// call after the configured time, not after the kernel's two minutes of SYN retries.
+#include "kv/client.h"
+
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <vector>
+
+#include "kv/connect.h"
+
+namespace gantry::kv {
+namespace {
+
+using namespace std::chrono_literals;
+using Clk = std::chrono::steady_clock;
+
+// A 127.0.0.1 listener that never accepts, its accept queue filled: the kernel drops further
+// SYNs, so a new connection's handshake hangs.
+struct FullListener {
+    Fd listener;
+    std::vector<Fd> fillers;
+    int port = 0;
+
+    void start() {
+        listener = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        ASSERT_TRUE(listener);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof sa;
+        ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&sa), len), 0);
+        ASSERT_EQ(::listen(listener.get(), 0), 0);
+        ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&sa), &len), 0);
+        port = ntohs(sa.sin_port);
+        // Connect until one handshake does not finish within 200 ms: the queue is full.
+        for (int i = 0; i < 32; ++i) {
+            Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+            int rc = ::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa);
+            ASSERT_TRUE(rc == 0 || errno == EINPROGRESS) << std::strerror(errno);
+            pollfd p{s.get(), POLLOUT, 0};
+            bool pending = rc != 0 && ::poll(&p, 1, 200) == 0;
+            fillers.push_back(std::move(s));
+            if (pending) {
+                return;
+            }
+        }
+        FAIL() << "could not fill the accept queue of 127.0.0.1:" << port;
+    }
+};
+
+TEST(ClientConnect, TimesOutAgainstAFullAcceptQueue) {
+    FullListener l;
+    ASSERT_NO_FATAL_FAILURE(l.start());
+    Client c("127.0.0.1:" + std::to_string(l.port));
+    c.set_connect_timeout(300ms);
+    auto t0 = Clk::now();
+    auto r = c.put("k", "v");
+    auto took = Clk::now() - t0;
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().str().find("no answer within 300 ms"), std::string::npos)
+        << r.error().str();
+    EXPECT_GE(took, 290ms);
+    EXPECT_LT(took, 3s);  // the first SYN retry is at 1 s; the kernel's limit is minutes
+}
+
+TEST(ClientConnect, DefaultTimeoutIsBounded) {
+    FullListener l;
+    ASSERT_NO_FATAL_FAILURE(l.start());
+    Client c("127.0.0.1:" + std::to_string(l.port));
+    auto t0 = Clk::now();
+    auto r = c.get("k");
+    auto took = Clk::now() - t0;
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().str().find("no answer within 5000 ms"), std::string::npos)
+        << r.error().str();
+    EXPECT_LT(took, 8s);
+}
+
+TEST(ClientConnect, TimesOutAgainstAFullUnixBacklog) {
+    char dir[] = "/tmp/kv-connect-XXXXXX";
+    ASSERT_NE(::mkdtemp(dir), nullptr);
+    std::string path = std::string(dir) + "/s.sock";
+    sockaddr_un sa{};
+    sa.sun_family = AF_UNIX;
+    std::copy(path.begin(), path.end(), sa.sun_path);
+    Fd listener(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa), 0);
+    ASSERT_EQ(::listen(listener.get(), 0), 0);
+    std::vector<Fd> fillers;
+    for (int i = 0; i < 32; ++i) {
+        Fd s(::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
+        if (::connect(s.get(), reinterpret_cast<sockaddr*>(&sa), sizeof sa) < 0) {
+            ASSERT_EQ(errno, EAGAIN) << std::strerror(errno);
+            break;
+        }
+        fillers.push_back(std::move(s));
+    }
+    Client c("unix://" + path);
+    c.set_connect_timeout(200ms);
+    auto t0 = Clk::now();
+    auto r = c.put("k", "v");
+    auto took = Clk::now() - t0;
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().str().find("no answer within 200 ms"), std::string::npos)
+        << r.error().str();
+    EXPECT_GE(took, 190ms);
+    EXPECT_LT(took, 3s);
+    ::unlink(path.c_str());
+    ::rmdir(dir);
+}
+
+// A listener that answers: the connection is made, and the socket is blocking again (the
+// client's reads rely on SO_RCVTIMEO, not on non-blocking I/O).
+TEST(ClientConnect, ConnectsAndRestoresBlockingMode) {
+    Fd listener(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof sa;
+    ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&sa), len), 0);
+    ASSERT_EQ(::listen(listener.get(), 16), 0);
+    ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&sa), &len), 0);
+    Fd s(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    auto st = connect_within(s, reinterpret_cast<sockaddr*>(&sa), sizeof sa, "test", 1000ms);
+    ASSERT_TRUE(st) << st.error().str();
+    EXPECT_EQ(::fcntl(s.get(), F_GETFL) & O_NONBLOCK, 0);
+    // The same port with nobody listening: an immediate, named error, not a timeout.
+    s.reset();
+    listener.reset();
+    Fd again(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+    auto t0 = Clk::now();
+    st = connect_within(again, reinterpret_cast<sockaddr*>(&sa), sizeof sa, "closed", 5000ms);
+    ASSERT_FALSE(st);
+    EXPECT_NE(st.error().str().find("refused"), std::string::npos) << st.error().str();
+    EXPECT_LT(Clk::now() - t0, 1s);
+}
+
+}  // namespace
+}  // namespace gantry::kv
