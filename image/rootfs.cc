@@ -11,6 +11,7 @@
 #include "base/fd.h"
 #include "base/strings.h"
 #include "image/fsutil.h"
+#include "image/layer_batch.h"
 #include "image/unpack.h"
 
 namespace gantry::image {
@@ -26,53 +27,8 @@ std::string layer_dir(const std::string& store_root, const Digest& diff_id) {
 
 Result<std::string> ensure_layer(const Store& store, const Descriptor& layer,
                                  const Digest& diff_id) {
-    std::string dst = layer_dir(store.root(), diff_id);
-    if (::access(dst.c_str(), F_OK) == 0) {
-        return dst;
-    }
-    // 1. Unpack into a private staging directory.
-    auto tmp = GANTRY_TRY(make_temp_dir(store.root() + "/tmp", "layer-"));
-    std::string fs = tmp + "/fs";
-    auto cleanup = [&] { (void)remove_tree(tmp); };
-    if (::mkdir(fs.c_str(), 0755) != 0) {
-        cleanup();
-        return fail(Error::sys("mkdir '{}'", fs));
-    }
-    auto blob = store.open_blob(layer.digest);
-    auto dir = Fd::open(fs, O_RDONLY | O_DIRECTORY);
-    if (!blob || !dir) {
-        cleanup();
-        return fail(std::move(!blob ? blob.error() : dir.error()));
-    }
-    UnpackOptions opts;
-    opts.whiteouts = WhiteoutMode::kOverlay;
-    opts.same_owner = ::geteuid() == 0;
-    opts.expect_diff_id = diff_id;
-    auto stats = unpack_layer(blob->get(), dir->get(), opts);
-    if (!stats) {
-        cleanup();
-        return fail(
-            std::move(stats.error()).context(fmt::format("unpack layer {}", layer.digest.str())));
-    }
-    // 2. Make the whole tree durable with one syncfs (no per-file fsync), so a layer that a
-    //    crash leaves under layers/ is complete: after a power cut, a renamed directory of
-    //    empty files would be trusted forever. syncfs also writes other dirty data of this
-    //    filesystem, which the store's own partition keeps small.
-    if (::syncfs(dir->get()) != 0) {
-        auto err = Error::sys("syncfs '{}'", fs);
-        cleanup();
-        return fail(std::move(err));
-    }
-    // 3. Publish by rename, made durable by the parent's fsync. Losing a race to another
-    //    unpack of the same layer is fine.
-    if (::rename(fs.c_str(), dst.c_str()) != 0 && errno != EEXIST && errno != ENOTEMPTY) {
-        auto err = Error::sys("rename '{}' to '{}'", fs, dst);
-        cleanup();
-        return fail(std::move(err));
-    }
-    cleanup();
-    GANTRY_TRY(fsync_dir(store.root() + "/layers/sha256"));
-    return dst;
+    auto dirs = GANTRY_TRY(ensure_layers(store, {layer}, {diff_id}));
+    return dirs.front();
 }
 
 std::string OverlayPlan::options() const {
@@ -186,11 +142,9 @@ Result<OverlayPlan> prepare_rootfs(const Store& store, const Image& image,
         rec["layers"].push_back(d.str());
     }
     GANTRY_TRY(write_file_atomic(cdir + "/container.json", rec.dump() + "\n", 0600));
-    // 2. Unpack what is missing.
-    for (size_t i = 0; i < image.manifest.layers.size(); ++i) {
-        GANTRY_TRY_CTX(ensure_layer(store, image.manifest.layers[i], image.config.diff_ids[i]),
-                       "image {}", image.record.name);
-    }
+    // 2. Unpack what is missing (in parallel, one durability barrier: layer_batch.h).
+    GANTRY_TRY_CTX(ensure_layers(store, image.manifest.layers, image.config.diff_ids), "image {}",
+                   image.record.name);
     // 3. Plan and mount.
     auto plan = GANTRY_TRY(
         plan_overlay(store.root(), image.config.diff_ids, container_id, target, read_only));

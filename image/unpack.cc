@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <memory>
 #include <unordered_set>
 
@@ -26,6 +28,9 @@ namespace {
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaque = ".wh..wh..opq";
 constexpr size_t kMaxPath = 4096;
+// Files at least this big get their writeback started as soon as they are written (when the
+// caller will sync): the disk works while the next entries are created.
+constexpr int64_t kWritebackFrom = 1 << 20;
 
 // The tar reader pulls the uncompressed stream from a LayerStream, which inflates and
 // hashes it (for the diff_id) on a helper thread: one pass over the blob.
@@ -56,8 +61,14 @@ int sys_openat2(int dirfd, const std::string& path, uint64_t flags, uint64_t res
 
 class Unpacker {
   public:
-    Unpacker(int root, const UnpackOptions& opts)
-        : root_(root), opts_(opts), euid_(::geteuid()), egid_(::getegid()) {}
+    // `create_umask`: when set, files this unpack creates get exactly `mode & ~umask` (see
+    // creation_umask()), so fchmod can be skipped when that is already the entry's mode.
+    Unpacker(int root, const UnpackOptions& opts, std::optional<mode_t> create_umask)
+        : root_(root),
+          opts_(opts),
+          euid_(::geteuid()),
+          egid_(::getegid()),
+          create_umask_(create_umask) {}
 
     Status entry(archive* a, archive_entry* e);
     UnpackStats stats_;
@@ -70,8 +81,10 @@ class Unpacker {
     // Writes the entry's content; returns where the last block ended.
     Result<int64_t> write_data(archive* a, int fd, const std::string& path);
     // `fresh_owner`: the owner a file just created by us already has (see new_owner_).
+    // `fresh_mode`: the mode a file just created by us already has, if known.
     Status set_attrs(int fd, archive_entry* e, const std::string& path, bool is_dir,
-                     const std::pair<uid_t, gid_t>* fresh_owner = nullptr);
+                     const std::pair<uid_t, gid_t>* fresh_owner = nullptr,
+                     std::optional<mode_t> fresh_mode = std::nullopt);
     // Runs `make` (an *at() that creates `base` in the parent and fails with EEXIST if
     // something is there); on EEXIST clears the way with make_room() and runs it again.
     // Trying first saves a stat per entry in the common case, an empty target.
@@ -97,6 +110,7 @@ class Unpacker {
     // Who owns a file we create in the cached directory: our fsuid, and its group when it
     // is set-group-ID, else our fsgid. When the entry wants that owner, fchown is skipped.
     std::pair<uid_t, gid_t> new_owner_;
+    std::optional<mode_t> create_umask_;       // dropped once a default ACL may apply
     std::unordered_set<std::string> created_;  // this layer's paths (kApply opaque dirs)
 };
 
@@ -207,7 +221,8 @@ Result<int64_t> Unpacker::write_data(archive* a, int fd, const std::string& path
 }
 
 Status Unpacker::set_attrs(int fd, archive_entry* e, const std::string& path, bool is_dir,
-                           const std::pair<uid_t, gid_t>* fresh_owner) {
+                           const std::pair<uid_t, gid_t>* fresh_owner,
+                           std::optional<mode_t> fresh_mode) {
     // 1. Owner before mode: chown clears set-id bits.
     auto owner = std::pair(static_cast<uid_t>(archive_entry_uid(e)),
                            static_cast<gid_t>(archive_entry_gid(e)));
@@ -220,6 +235,7 @@ Status Unpacker::set_attrs(int fd, archive_entry* e, const std::string& path, bo
     const char* name;
     const void* value;
     size_t len;
+    bool xattrs_set = false;  // an access ACL changes the mode: then fchmod always runs
     while (archive_entry_xattr_next(e, &name, &value, &len) == ARCHIVE_OK) {
         std::string_view n = name;
         if (n.starts_with("trusted.overlay.") || n.starts_with("user.overlay.")) {
@@ -230,6 +246,10 @@ Status Unpacker::set_attrs(int fd, archive_entry* e, const std::string& path, bo
             }
             continue;
         }
+        if (n == "system.posix_acl_default") {
+            create_umask_.reset();  // files created below get their mode from the ACL
+        }
+        xattrs_set = true;
         if (::fsetxattr(fd, name, value, len, 0) != 0) {
             if (errno == ENOTSUP || errno == EPERM) {
                 stats_.warnings.push_back(
@@ -241,7 +261,7 @@ Status Unpacker::set_attrs(int fd, archive_entry* e, const std::string& path, bo
     }
     // 3. Mode (with set-id bits only when we also kept the owner they were meant for).
     mode_t mode = archive_entry_perm(e) & (opts_.same_owner ? 07777 : 01777);
-    if (::fchmod(fd, mode) != 0) {
+    if ((xattrs_set || fresh_mode != mode) && ::fchmod(fd, mode) != 0) {
         return fail(Error::sys("chmod '{}'", path));
     }
     if (!is_dir) {
@@ -400,16 +420,23 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
             return set_attrs(fd.get(), e, path, true);
         }
         case AE_IFREG: {
+            // Created with its final permission bits when the umask keeps them all and no
+            // default ACL can interfere (set-id bits always wait for fchmod, after chown).
+            mode_t perm = archive_entry_perm(e) & 0777;
+            std::optional<mode_t> fresh_mode;
+            if (create_umask_ && (perm & *create_umask_) == 0) {
+                fresh_mode = perm;
+            }
             int raw = -1;
-            GANTRY_TRY_CTX(
-                create(&parent, dir, base, false,
-                       [&](int p) {
-                           raw =
-                               ::openat(p, base.c_str(),
-                                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-                           return raw < 0 ? -1 : 0;
-                       }),
-                "open '{}'", path);
+            GANTRY_TRY_CTX(create(&parent, dir, base, false,
+                                  [&](int p) {
+                                      raw = ::openat(
+                                          p, base.c_str(),
+                                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                          fresh_mode ? perm : 0600);
+                                      return raw < 0 ? -1 : 0;
+                                  }),
+                           "open '{}'", path);
             Fd fd(raw);
             auto owner = new_owner_;  // of the directory the file was just created in
             int64_t end = GANTRY_TRY(write_data(a, fd.get(), path));
@@ -418,7 +445,11 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
                 ::ftruncate(fd.get(), archive_entry_size(e)) != 0) {
                 return fail(Error::sys("truncate '{}'", path));
             }
-            return set_attrs(fd.get(), e, path, false, &owner);
+            if (opts_.start_writeback && end >= kWritebackFrom) {
+                // A hint: errors (and the data) are the caller's syncfs' business.
+                (void)::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+            }
+            return set_attrs(fd.get(), e, path, false, &owner, fresh_mode);
         }
         case AE_IFLNK: {
             const char* target = archive_entry_symlink(e);
@@ -469,6 +500,51 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
     }
 }
 
+// The umask files are created under, when it alone decides their mode: known (Linux 4.7+
+// reports it in /proc/self/status), the target is empty (so every directory in it will be
+// ours) and the target has no default ACL for new entries to inherit. Otherwise nullopt.
+std::optional<mode_t> creation_umask(int target_dirfd) {
+    auto status = Fd::open("/proc/self/status", O_RDONLY);
+    if (!status) {
+        return std::nullopt;
+    }
+    char buf[4096];
+    ssize_t n = ::read(status->get(), buf, sizeof buf - 1);
+    if (n <= 0) {
+        return std::nullopt;
+    }
+    std::string_view text(buf, static_cast<size_t>(n));
+    auto at = text.find("\nUmask:\t");
+    if (at == std::string_view::npos) {
+        return std::nullopt;
+    }
+    mode_t umask = static_cast<mode_t>(std::strtoul(buf + at + 8, nullptr, 8)) & 0777;
+    char acl[64];
+    if (::fgetxattr(target_dirfd, "system.posix_acl_default", acl, sizeof acl) >= 0 ||
+        (errno != ENODATA && errno != ENOTSUP)) {
+        return std::nullopt;
+    }
+    // A new open file description: reading it leaves the caller's fd offset alone.
+    int fd = ::openat(target_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR* dp = fd < 0 ? nullptr : ::fdopendir(fd);
+    if (dp == nullptr) {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        return std::nullopt;
+    }
+    bool empty = true;
+    while (dirent* de = ::readdir(dp)) {
+        std::string_view name = de->d_name;
+        if (name != "." && name != "..") {
+            empty = false;
+            break;
+        }
+    }
+    ::closedir(dp);
+    return empty ? std::optional(umask) : std::nullopt;
+}
+
 }  // namespace
 
 Result<UnpackStats> unpack_layer(int layer_fd, int target_dirfd, const UnpackOptions& opts) {
@@ -482,7 +558,7 @@ Result<UnpackStats> unpack_layer(int layer_fd, int target_dirfd, const UnpackOpt
     if (archive_read_open(inner.get(), &stream, nullptr, stream_read, nullptr) != ARCHIVE_OK) {
         return fail(Error::msg("read layer: {}", archive_error_string(inner.get())));
     }
-    Unpacker u(target_dirfd, opts);
+    Unpacker u(target_dirfd, opts, creation_umask(target_dirfd));
     for (;;) {
         archive_entry* e = nullptr;
         int r = archive_read_next_header(inner.get(), &e);

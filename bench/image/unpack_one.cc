@@ -1,11 +1,15 @@
 // gantry-unpack-one: unpacks layer blobs into a directory with unpack_layer(), for profiling
 // (strace -c, perf) against `bsdtar -x` on the same files.
 //
-//   gantry-unpack-one [--overlay] TARGET_DIR BLOB...
+//   gantry-unpack-one [--overlay] [--sync] TARGET_DIR BLOB...
+//
+// --sync: start writeback of large files while unpacking, and syncfs at the end (timed
+// separately), as the store does.
 #include <fmt/core.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <string>
 
 #include "base/fd.h"
@@ -16,12 +20,17 @@ int main(int argc, char** argv) {
     image::UnpackOptions opts;
     opts.same_owner = ::geteuid() == 0;
     int i = 1;
-    if (i < argc && std::string(argv[i]) == "--overlay") {
-        opts.whiteouts = image::WhiteoutMode::kOverlay;
-        ++i;
+    bool sync = false;
+    for (; i < argc && std::string(argv[i]).starts_with("--"); ++i) {
+        if (std::string(argv[i]) == "--overlay") {
+            opts.whiteouts = image::WhiteoutMode::kOverlay;
+        } else if (std::string(argv[i]) == "--sync") {
+            sync = true;
+            opts.start_writeback = true;
+        }
     }
     if (argc - i < 2) {
-        fmt::print(stderr, "usage: gantry-unpack-one [--overlay] TARGET_DIR BLOB...\n");
+        fmt::print(stderr, "usage: gantry-unpack-one [--overlay] [--sync] TARGET_DIR BLOB...\n");
         return 2;
     }
     auto dir = Fd::open(argv[i], O_RDONLY | O_DIRECTORY);
@@ -44,6 +53,15 @@ int main(int argc, char** argv) {
         }
         fmt::print(stderr, "{}: {} entries, {} bytes, {:.3f}s\n", argv[i], st->entries, st->bytes,
                    s);
+    }
+    if (sync) {
+        auto t0 = std::chrono::steady_clock::now();
+        if (::syncfs(dir->get()) != 0) {
+            fmt::print(stderr, "syncfs: {}\n", std::strerror(errno));
+            return 1;
+        }
+        fmt::print(stderr, "syncfs: {:.3f}s\n",
+                   std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
     }
     return 0;
 }

@@ -186,6 +186,37 @@ TEST(Unpack, OwnerInSetGroupIdDirectory) {
 }
 
 // Data through the decompression thread: every byte, in order, across many ring slots.
+// Files are created with their final mode when the umask keeps it (no fchmod); whatever
+// the umask, into an empty or a non-empty target, every mode must come out exact.
+TEST(Unpack, ModesAreExactWhateverTheUmask) {
+    for (mode_t mask : {022u, 077u, 0u}) {
+        mode_t old = ::umask(mask);
+        Target t;
+        auto layer = [](const std::string& p) {
+            return TarBuilder()
+                .file(p + "a", "a", 0644)
+                .file(p + "b", "b", 0777)
+                .file(p + "c", "c", 0600)
+                .file(p + "d", "d", 0751)
+                .file(p + "e", "e", 0000)
+                .build();
+        };
+        auto first = t.unpack(layer(""));     // empty target
+        auto second = t.unpack(layer("x/"));  // not empty any more
+        ::umask(old);
+        ASSERT_TRUE(first) << first.error().str();
+        ASSERT_TRUE(second) << second.error().str();
+        for (const std::string p : {"", "x/"}) {
+            for (auto [name, mode] :
+                 {std::pair{"a", 0644u}, {"b", 0777u}, {"c", 0600u}, {"d", 0751u}, {"e", 0u}}) {
+                struct stat st;
+                ASSERT_EQ(::lstat((t / (p + name)).c_str(), &st), 0);
+                EXPECT_EQ(st.st_mode & 07777, mode) << p << name << " umask " << mask;
+            }
+        }
+    }
+}
+
 TEST(LayerStream, DeliversTheWholeStreamInOrder) {
     TempDir t;
     std::string big;
