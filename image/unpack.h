@@ -45,6 +45,9 @@ struct UnpackOptions {
     // The caller will make the tree durable (syncfs) when this returns: start writeback of
     // each large file as soon as it is written, so the barrier finds most of it done.
     bool start_writeback = false;
+    // Threads that create small regular files while the caller's thread reads the tar
+    // (file_writers.h); 0: every file on the caller's thread.
+    unsigned writers = 2;
 };
 
 struct UnpackStats {

@@ -1,10 +1,11 @@
 // gantry-unpack-one: unpacks layer blobs into a directory with unpack_layer(), for profiling
 // (strace -c, perf) against `bsdtar -x` on the same files.
 //
-//   gantry-unpack-one [--overlay] [--sync] TARGET_DIR BLOB...
+//   gantry-unpack-one [--overlay] [--sync] [--writers N] TARGET_DIR BLOB...
 //
 // --sync: start writeback of large files while unpacking, and syncfs at the end (timed
-// separately), as the store does.
+// separately), as the store does. --writers N: threads creating small files (default 2,
+// 0: all on the reading thread).
 #include <fmt/core.h>
 #include <unistd.h>
 
@@ -24,13 +25,17 @@ int main(int argc, char** argv) {
     for (; i < argc && std::string(argv[i]).starts_with("--"); ++i) {
         if (std::string(argv[i]) == "--overlay") {
             opts.whiteouts = image::WhiteoutMode::kOverlay;
+        } else if (std::string(argv[i]) == "--writers" && i + 1 < argc) {
+            opts.writers = static_cast<unsigned>(std::stoul(argv[++i]));
         } else if (std::string(argv[i]) == "--sync") {
             sync = true;
             opts.start_writeback = true;
         }
     }
     if (argc - i < 2) {
-        fmt::print(stderr, "usage: gantry-unpack-one [--overlay] [--sync] TARGET_DIR BLOB...\n");
+        fmt::print(
+            stderr,
+            "usage: gantry-unpack-one [--overlay] [--sync] [--writers N] TARGET_DIR BLOB...\n");
         return 2;
     }
     auto dir = Fd::open(argv[i], O_RDONLY | O_DIRECTORY);
