@@ -40,6 +40,7 @@ Status unpack_job(const Store& store, Job& job) {
     opts.whiteouts = WhiteoutMode::kOverlay;
     opts.same_owner = ::geteuid() == 0;
     opts.expect_diff_id = job.diff_id;
+    opts.start_writeback = true;  // the barrier in ensure_layers() follows
     GANTRY_TRY_CTX(unpack_layer(blob.get(), dir.get(), opts), "unpack layer {}",
                    job.layer->digest.str());
     return ok();
@@ -97,8 +98,9 @@ Result<std::vector<std::string>> ensure_layers(const Store& store,
     // 2. Unpack, biggest blob first so the longest job does not start last.
     std::stable_sort(jobs.begin(), jobs.end(),
                      [](const Job& a, const Job& b) { return a.layer->size > b.layer->size; });
-    unsigned parallel =
-        opts.parallel != 0 ? opts.parallel : std::max(2u, std::thread::hardware_concurrency());
+    unsigned parallel = opts.parallel != 0 ? opts.parallel
+                                           : std::clamp(std::thread::hardware_concurrency(), 2u,
+                                                        LayerBatchOptions::kMaxParallel);
     run_jobs(store, jobs, parallel);
     auto cleanup = [&] {
         for (const auto& j : jobs) {

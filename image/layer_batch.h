@@ -18,9 +18,11 @@
 namespace gantry::image {
 
 struct LayerBatchOptions {
-    // Layers unpacked at once; 0: one per CPU, at least two (a layer is itself two threads,
-    // inflate and create, which rarely both fill a core).
+    // Layers unpacked at once; 0: one per CPU, at least two (a layer's threads, inflate,
+    // tar reader and file writers, rarely fill more than a core together) and at most
+    // kMaxParallel (each layer holds up to ~36 MiB of buffers in flight).
     unsigned parallel = 0;
+    static constexpr unsigned kMaxParallel = 8;
 };
 
 // Makes sure every layer (blob `layers[i]`, uncompressed digest `diff_ids[i]`) is in the
