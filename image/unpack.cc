@@ -3,6 +3,7 @@
 #include <archive.h>
 #include <archive_entry.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <linux/openat2.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -11,11 +12,13 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <cstdlib>
 #include <memory>
 #include <unordered_set>
 
 #include "base/fd.h"
 #include "base/strings.h"
+#include "image/file_writers.h"
 #include "image/fsutil.h"
 #include "image/layer_stream.h"
 
@@ -26,6 +29,13 @@ namespace {
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaque = ".wh..wh..opq";
 constexpr size_t kMaxPath = 4096;
+// Files at least this big get their writeback started as soon as they are written (when the
+// caller will sync): the disk works while the next entries are created.
+constexpr int64_t kWritebackFrom = 1 << 20;
+// Regular files up to this size (without xattrs, not sparse) go to the writer threads,
+// with at most kQueuedBytes of content waiting for them.
+constexpr int64_t kAsyncMax = 1 << 20;
+constexpr size_t kQueuedBytes = 32 << 20;
 
 // The tar reader pulls the uncompressed stream from a LayerStream, which inflates and
 // hashes it (for the diff_id) on a helper thread: one pass over the blob.
@@ -56,10 +66,22 @@ int sys_openat2(int dirfd, const std::string& path, uint64_t flags, uint64_t res
 
 class Unpacker {
   public:
-    Unpacker(int root, const UnpackOptions& opts)
-        : root_(root), opts_(opts), euid_(::geteuid()), egid_(::getegid()) {}
+    // `create_umask`: when set, files this unpack creates get exactly `mode & ~umask` (see
+    // creation_umask()), so fchmod can be skipped when that is already the entry's mode.
+    Unpacker(int root, const UnpackOptions& opts, std::optional<mode_t> create_umask)
+        : root_(root),
+          opts_(opts),
+          euid_(::geteuid()),
+          egid_(::getegid()),
+          create_umask_(create_umask) {
+        if (opts.writers > 0) {
+            writers_ = std::make_unique<FileWriters>(opts.writers, kQueuedBytes);
+        }
+    }
 
     Status entry(archive* a, archive_entry* e);
+    // Waits for the queued files; redoes, in order, those whose name was taken.
+    Status drain();
     UnpackStats stats_;
 
   private:
@@ -70,8 +92,10 @@ class Unpacker {
     // Writes the entry's content; returns where the last block ended.
     Result<int64_t> write_data(archive* a, int fd, const std::string& path);
     // `fresh_owner`: the owner a file just created by us already has (see new_owner_).
+    // `fresh_mode`: the mode a file just created by us already has, if known.
     Status set_attrs(int fd, archive_entry* e, const std::string& path, bool is_dir,
-                     const std::pair<uid_t, gid_t>* fresh_owner = nullptr);
+                     const std::pair<uid_t, gid_t>* fresh_owner = nullptr,
+                     std::optional<mode_t> fresh_mode = std::nullopt);
     // Runs `make` (an *at() that creates `base` in the parent and fails with EEXIST if
     // something is there); on EEXIST clears the way with make_room() and runs it again.
     // Trying first saves a stat per entry in the common case, an empty target.
@@ -79,6 +103,11 @@ class Unpacker {
     Status create(int* parent, const std::string& dir, const std::string& base, bool want_dir,
                   Make make);
     Status whiteout(const std::string& dir, int parent, const std::string& base);
+    // Whether a regular file goes to the writer threads.
+    bool async_file(archive_entry* e) const;
+    // Reads the entry's content and queues the file (the parent is the cached directory).
+    Status queue_file(archive* a, archive_entry* e, const std::string& path,
+                      const std::string& base);
     // Remembers a path this layer wrote; only flattening (kApply opaque dirs) asks.
     void track(const std::string& path) {
         if (opts_.whiteouts == WhiteoutMode::kApply) {
@@ -93,11 +122,17 @@ class Unpacker {
     // One-entry cache of the last parent directory: tars list a directory's files together,
     // so most entries reuse it. Dropped whenever anything is removed or linked.
     std::string cached_dir_;
-    Fd cached_fd_;
+    std::shared_ptr<Fd> cached_fd_;  // shared with queued files that are created in it
     // Who owns a file we create in the cached directory: our fsuid, and its group when it
     // is set-group-ID, else our fsgid. When the entry wants that owner, fchown is skipped.
     std::pair<uid_t, gid_t> new_owner_;
+    std::optional<mode_t> create_umask_;       // dropped once a default ACL may apply
     std::unordered_set<std::string> created_;  // this layer's paths (kApply opaque dirs)
+    // Ordering with the writer threads: the paths of queued files. Any entry that could see
+    // or change one of them (the same path, a path below it, anything but a new directory
+    // or another small file) drains the queue first, so the tree evolves as in tar order.
+    std::unique_ptr<FileWriters> writers_;
+    std::unordered_set<std::string> pending_;
 };
 
 Result<Fd> Unpacker::resolve_in_root(const std::string& path, uint64_t flags) {
@@ -109,9 +144,33 @@ Result<Fd> Unpacker::resolve_in_root(const std::string& path, uint64_t flags) {
     return Fd(fd);
 }
 
+Status Unpacker::drain() {
+    if (pending_.empty()) {
+        return ok();
+    }
+    pending_.clear();
+    auto taken = GANTRY_TRY(writers_->drain());
+    for (const auto& job : taken) {
+        // Something was there already (a lower layer's entry when flattening): replace it.
+        GANTRY_TRY(make_room(job.parent->get(), job.base, false));
+        GANTRY_TRY(FileWriters::write_file(job));
+    }
+    return ok();
+}
+
 Result<int> Unpacker::parent_dir(const std::string& dir) {
     if (cached_fd_ && dir == cached_dir_) {
-        return cached_fd_.get();
+        return cached_fd_->get();
+    }
+    // A queued file at this directory or above it decides what the path resolves to.
+    if (!pending_.empty()) {
+        for (size_t at = 0; at != std::string::npos;) {
+            at = dir.find('/', at + 1);
+            if (pending_.contains(dir.substr(0, at))) {
+                GANTRY_TRY(drain());
+                break;
+            }
+        }
     }
     auto fd = resolve_in_root(dir, O_PATH | O_DIRECTORY);
     if (!fd && fd.error().code() == ENOENT) {
@@ -136,8 +195,8 @@ Result<int> Unpacker::parent_dir(const std::string& dir) {
     }
     new_owner_ = {euid_, (st.st_mode & S_ISGID) != 0 ? st.st_gid : egid_};
     cached_dir_ = dir;
-    cached_fd_ = std::move(*fd);
-    return cached_fd_.get();
+    cached_fd_ = std::make_shared<Fd>(std::move(*fd));
+    return cached_fd_->get();
 }
 
 // Clears the way for a new entry: an existing directory stays when a directory comes
@@ -168,6 +227,11 @@ Status Unpacker::create(int* parent, const std::string& dir, const std::string& 
     }
     if (errno != EEXIST) {
         return fail(Error::sys("create '{}'", base));
+    }
+    // The name is taken: queued files may be what takes it, or what is below it.
+    if (!pending_.empty()) {
+        GANTRY_TRY(drain());
+        *parent = GANTRY_TRY(parent_dir(dir));
     }
     GANTRY_TRY(make_room(*parent, base, want_dir));
     *parent = GANTRY_TRY(parent_dir(dir));
@@ -207,7 +271,8 @@ Result<int64_t> Unpacker::write_data(archive* a, int fd, const std::string& path
 }
 
 Status Unpacker::set_attrs(int fd, archive_entry* e, const std::string& path, bool is_dir,
-                           const std::pair<uid_t, gid_t>* fresh_owner) {
+                           const std::pair<uid_t, gid_t>* fresh_owner,
+                           std::optional<mode_t> fresh_mode) {
     // 1. Owner before mode: chown clears set-id bits.
     auto owner = std::pair(static_cast<uid_t>(archive_entry_uid(e)),
                            static_cast<gid_t>(archive_entry_gid(e)));
@@ -220,6 +285,7 @@ Status Unpacker::set_attrs(int fd, archive_entry* e, const std::string& path, bo
     const char* name;
     const void* value;
     size_t len;
+    bool xattrs_set = false;  // an access ACL changes the mode: then fchmod always runs
     while (archive_entry_xattr_next(e, &name, &value, &len) == ARCHIVE_OK) {
         std::string_view n = name;
         if (n.starts_with("trusted.overlay.") || n.starts_with("user.overlay.")) {
@@ -230,6 +296,10 @@ Status Unpacker::set_attrs(int fd, archive_entry* e, const std::string& path, bo
             }
             continue;
         }
+        if (n == "system.posix_acl_default") {
+            create_umask_.reset();  // files created below get their mode from the ACL
+        }
+        xattrs_set = true;
         if (::fsetxattr(fd, name, value, len, 0) != 0) {
             if (errno == ENOTSUP || errno == EPERM) {
                 stats_.warnings.push_back(
@@ -241,7 +311,7 @@ Status Unpacker::set_attrs(int fd, archive_entry* e, const std::string& path, bo
     }
     // 3. Mode (with set-id bits only when we also kept the owner they were meant for).
     mode_t mode = archive_entry_perm(e) & (opts_.same_owner ? 07777 : 01777);
-    if (::fchmod(fd, mode) != 0) {
+    if ((xattrs_set || fresh_mode != mode) && ::fchmod(fd, mode) != 0) {
         return fail(Error::sys("chmod '{}'", path));
     }
     if (!is_dir) {
@@ -348,9 +418,16 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
     auto slash = path.rfind('/');
     std::string dir = slash == std::string::npos ? "" : path.substr(0, slash);
     std::string base = slash == std::string::npos ? path : path.substr(slash + 1);
+    bool whiteout_entry = base.starts_with(kWhiteoutPrefix);
+    bool async = !whiteout_entry && async_file(e);
+    bool new_dir = !whiteout_entry && archive_entry_hardlink(e) == nullptr &&
+                   archive_entry_filetype(e) == AE_IFDIR;
+    if (!pending_.empty() && (pending_.contains(path) || !(async || new_dir))) {
+        GANTRY_TRY(drain());
+    }
     int parent = GANTRY_TRY_CTX(parent_dir(dir), "entry '{}'", path);
 
-    if (base.starts_with(kWhiteoutPrefix)) {
+    if (whiteout_entry) {
         return whiteout(dir, parent, base);
     }
     if (archive_entry_size_is_set(e) &&
@@ -400,16 +477,26 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
             return set_attrs(fd.get(), e, path, true);
         }
         case AE_IFREG: {
+            if (async) {
+                return queue_file(a, e, path, base);
+            }
+            // Created with its final permission bits when the umask keeps them all and no
+            // default ACL can interfere (set-id bits always wait for fchmod, after chown).
+            mode_t perm = archive_entry_perm(e) & 0777;
+            std::optional<mode_t> fresh_mode;
+            if (create_umask_ && (perm & *create_umask_) == 0) {
+                fresh_mode = perm;
+            }
             int raw = -1;
-            GANTRY_TRY_CTX(
-                create(&parent, dir, base, false,
-                       [&](int p) {
-                           raw =
-                               ::openat(p, base.c_str(),
-                                        O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
-                           return raw < 0 ? -1 : 0;
-                       }),
-                "open '{}'", path);
+            GANTRY_TRY_CTX(create(&parent, dir, base, false,
+                                  [&](int p) {
+                                      raw = ::openat(
+                                          p, base.c_str(),
+                                          O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+                                          fresh_mode ? perm : 0600);
+                                      return raw < 0 ? -1 : 0;
+                                  }),
+                           "open '{}'", path);
             Fd fd(raw);
             auto owner = new_owner_;  // of the directory the file was just created in
             int64_t end = GANTRY_TRY(write_data(a, fd.get(), path));
@@ -418,7 +505,11 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
                 ::ftruncate(fd.get(), archive_entry_size(e)) != 0) {
                 return fail(Error::sys("truncate '{}'", path));
             }
-            return set_attrs(fd.get(), e, path, false, &owner);
+            if (opts_.start_writeback && end >= kWritebackFrom) {
+                // A hint: errors (and the data) are the caller's syncfs' business.
+                (void)::sync_file_range(fd.get(), 0, 0, SYNC_FILE_RANGE_WRITE);
+            }
+            return set_attrs(fd.get(), e, path, false, &owner, fresh_mode);
         }
         case AE_IFLNK: {
             const char* target = archive_entry_symlink(e);
@@ -469,6 +560,106 @@ Status Unpacker::entry(archive* a, archive_entry* e) {
     }
 }
 
+bool Unpacker::async_file(archive_entry* e) const {
+    return writers_ && writers_->active() && archive_entry_filetype(e) == AE_IFREG &&
+           archive_entry_hardlink(e) == nullptr && archive_entry_size_is_set(e) &&
+           archive_entry_size(e) <= kAsyncMax && archive_entry_sparse_count(e) == 0 &&
+           archive_entry_xattr_count(e) == 0;
+}
+
+Status Unpacker::queue_file(archive* a, archive_entry* e, const std::string& path,
+                            const std::string& base) {
+    FileJob job;
+    job.parent = cached_fd_;  // entry() resolved the parent just now
+    job.base = base;
+    job.path = path;
+    job.data.reserve(static_cast<size_t>(archive_entry_size(e)));
+    const void* block;
+    size_t size;
+    la_int64_t offset;
+    for (;;) {
+        int r = archive_read_data_block(a, &block, &size, &offset);
+        if (r == ARCHIVE_EOF) {
+            break;
+        }
+        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
+            return fail(Error::msg("'{}': {}", path, archive_error_string(a)));
+        }
+        if (static_cast<size_t>(offset) > job.data.size()) {
+            job.data.resize(static_cast<size_t>(offset));  // not sparse: never, but be exact
+        }
+        job.data.append(static_cast<const char*>(block), size);
+        stats_.bytes += size;
+        if (stats_.bytes > opts_.max_total_size) {
+            return fail(
+                Error::msg("layer content exceeds the limit of {} bytes", opts_.max_total_size));
+        }
+    }
+    job.data.resize(static_cast<size_t>(archive_entry_size(e)));
+    // The same attributes, in the same order, as the caller's-thread path (set_attrs).
+    mode_t perm = archive_entry_perm(e) & 0777;
+    mode_t mode = archive_entry_perm(e) & (opts_.same_owner ? 07777 : 01777);
+    bool fresh = create_umask_ && (perm & *create_umask_) == 0;
+    job.create_mode = fresh ? perm : 0600;
+    if (!fresh || mode != perm) {
+        job.chmod = mode;
+    }
+    auto owner = std::pair(static_cast<uid_t>(archive_entry_uid(e)),
+                           static_cast<gid_t>(archive_entry_gid(e)));
+    if (opts_.same_owner && owner != new_owner_) {
+        job.chown = owner;
+    }
+    job.mtime = {archive_entry_mtime(e), archive_entry_mtime_nsec(e)};
+    pending_.insert(path);
+    writers_->submit(std::move(job));
+    return ok();
+}
+
+// The umask files are created under, when it alone decides their mode: known (Linux 4.7+
+// reports it in /proc/self/status), the target is empty (so every directory in it will be
+// ours) and the target has no default ACL for new entries to inherit. Otherwise nullopt.
+std::optional<mode_t> creation_umask(int target_dirfd) {
+    auto status = Fd::open("/proc/self/status", O_RDONLY);
+    if (!status) {
+        return std::nullopt;
+    }
+    char buf[4096];
+    ssize_t n = ::read(status->get(), buf, sizeof buf - 1);
+    if (n <= 0) {
+        return std::nullopt;
+    }
+    std::string_view text(buf, static_cast<size_t>(n));
+    auto at = text.find("\nUmask:\t");
+    if (at == std::string_view::npos) {
+        return std::nullopt;
+    }
+    mode_t umask = static_cast<mode_t>(std::strtoul(buf + at + 8, nullptr, 8)) & 0777;
+    char acl[64];
+    if (::fgetxattr(target_dirfd, "system.posix_acl_default", acl, sizeof acl) >= 0 ||
+        (errno != ENODATA && errno != ENOTSUP)) {
+        return std::nullopt;
+    }
+    // A new open file description: reading it leaves the caller's fd offset alone.
+    int fd = ::openat(target_dirfd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    DIR* dp = fd < 0 ? nullptr : ::fdopendir(fd);
+    if (dp == nullptr) {
+        if (fd >= 0) {
+            ::close(fd);
+        }
+        return std::nullopt;
+    }
+    bool empty = true;
+    while (dirent* de = ::readdir(dp)) {
+        std::string_view name = de->d_name;
+        if (name != "." && name != "..") {
+            empty = false;
+            break;
+        }
+    }
+    ::closedir(dp);
+    return empty ? std::optional(umask) : std::nullopt;
+}
+
 }  // namespace
 
 Result<UnpackStats> unpack_layer(int layer_fd, int target_dirfd, const UnpackOptions& opts) {
@@ -482,7 +673,7 @@ Result<UnpackStats> unpack_layer(int layer_fd, int target_dirfd, const UnpackOpt
     if (archive_read_open(inner.get(), &stream, nullptr, stream_read, nullptr) != ARCHIVE_OK) {
         return fail(Error::msg("read layer: {}", archive_error_string(inner.get())));
     }
-    Unpacker u(target_dirfd, opts);
+    Unpacker u(target_dirfd, opts, creation_umask(target_dirfd));
     for (;;) {
         archive_entry* e = nullptr;
         int r = archive_read_next_header(inner.get(), &e);
@@ -494,6 +685,7 @@ Result<UnpackStats> unpack_layer(int layer_fd, int target_dirfd, const UnpackOpt
         }
         GANTRY_TRY(u.entry(inner.get(), e));
     }
+    GANTRY_TRY(u.drain());
     // 3. Drain: the diff_id covers the whole stream, tar padding included.
     for (;;) {
         auto chunk = stream.next();

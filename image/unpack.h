@@ -42,6 +42,12 @@ struct UnpackOptions {
     uint64_t max_entries = 4'000'000;
     // When set, the uncompressed stream must hash to this (the config's diff_id).
     std::optional<Digest> expect_diff_id;
+    // The caller will make the tree durable (syncfs) when this returns: start writeback of
+    // each large file as soon as it is written, so the barrier finds most of it done.
+    bool start_writeback = false;
+    // Threads that create small regular files while the caller's thread reads the tar
+    // (file_writers.h); 0: every file on the caller's thread.
+    unsigned writers = 2;
 };
 
 struct UnpackStats {

@@ -1,9 +1,11 @@
 // Unpack benchmark: one ~200 MiB image (busybox base, a layer of many small files, a layer
 // of a few large ones; gzip), unpacked into an empty directory by
 //   - gantry flat:    flatten_image(), all layers applied into one tree (what umoci makes)
-//   - gantry layers:  ensure_layer() for each layer, the path a container root takes
+//   - gantry layers:  ensure_layers(), the path a container root takes (layers in parallel,
+//                     one syncfs for all of them before they are published)
 //   - umoci unpack:   Debian's umoci, from the same OCI layout
 //   - bsdtar -x:      Debian's libarchive-tools, each layer blob in order
+//   - bsdtar -x+sync: the same, then syncfs, for a like-for-like look at "gantry layers"
 // With --pull (needs docker-registry and skopeo) it also starts a registry on a random
 // 127.0.0.1 port, pushes the image with skopeo, and times a pull into an empty store:
 // Gantry's pull_image() vs `skopeo copy docker://... oci:DIR`.
@@ -36,6 +38,7 @@
 #include "base/fd.h"
 #include "image/fsutil.h"
 #include "image/import.h"
+#include "image/layer_batch.h"
 #include "image/registry.h"
 #include "image/rootfs.h"
 #include "rootfs-build/image_builder.h"
@@ -83,6 +86,13 @@ std::string binary(Rng& r, size_t n) {
         }
     }
     return s;
+}
+
+// The 1/5/15-minute load averages, for the run conditions printed with the table.
+std::string loadavg() {
+    std::string s = read_file("/proc/loadavg").value_or("?");
+    auto cut = s.find(' ', s.find(' ', s.find(' ') + 1) + 1);
+    return s.substr(0, cut);
 }
 
 double seconds(const std::function<void()>& f) {
@@ -274,8 +284,9 @@ int main(int argc, char** argv) {
     //   - sync (untimed) before each timed run, so no tool pays for another's writeback;
     //   - one untimed warm-up round, so blobs and binaries are in the page cache for all;
     //   - tools interleaved, the order rotated every run, so load drift hits all alike.
-    // "gantry layers" includes its durability (one syncfs per layer + fsync of layers/);
-    // the others write to the page cache only.
+    // "gantry layers" includes its durability (one syncfs for all layers + fsync of
+    // layers/); "bsdtar -x+sync" adds a syncfs to bsdtar; the others write to the page cache
+    // only.
     std::map<std::string, std::vector<double>> times;
     std::string outs = work + "/out";
     check(image::mkdir_p(outs), "mkdir");
@@ -303,10 +314,8 @@ int main(int argc, char** argv) {
         check(image::mkdir_p(layers), "mkdir");
         ::sync();
         times["gantry layers"].push_back(seconds([&] {
-            for (size_t i = 0; i < img.manifest.layers.size(); ++i) {
-                check(image::ensure_layer(store, img.manifest.layers[i], img.config.diff_ids[i]),
-                      "ensure_layer");
-            }
+            check(image::ensure_layers(store, img.manifest.layers, img.config.diff_ids),
+                  "ensure_layers");
         }));
     });
     if (have_umoci) {
@@ -321,21 +330,28 @@ int main(int argc, char** argv) {
             }));
         });
     }
-    if (have_bsdtar) {
-        tools.emplace_back("bsdtar -x", [&] {
-            std::string d = fresh("bsdtar");
-            ::sync();
-            times["bsdtar -x"].push_back(seconds([&] {
-                for (const auto& l : img.manifest.layers) {
-                    if (run({"bsdtar", "-x", "-p", "-f", store.blob_path(l.digest), "-C", d}) !=
-                        0) {
-                        fmt::print(stderr, "bsdtar failed\n");
-                        std::exit(1);
-                    }
+    auto bsdtar = [&](const char* name, bool sync) {
+        std::string d = fresh("bsdtar");
+        ::sync();
+        times[name].push_back(seconds([&] {
+            for (const auto& l : img.manifest.layers) {
+                if (run({"bsdtar", "-x", "-p", "-f", store.blob_path(l.digest), "-C", d}) != 0) {
+                    fmt::print(stderr, "bsdtar failed\n");
+                    std::exit(1);
                 }
-            }));
-        });
+            }
+            auto fd = Fd::open(d, O_RDONLY | O_DIRECTORY);
+            if (sync && (!fd || ::syncfs(fd->get()) != 0)) {
+                fmt::print(stderr, "syncfs '{}' failed\n", d);
+                std::exit(1);
+            }
+        }));
+    };
+    if (have_bsdtar) {
+        tools.emplace_back("bsdtar -x", [&] { bsdtar("bsdtar -x", false); });
+        tools.emplace_back("bsdtar -x+sync", [&] { bsdtar("bsdtar -x+sync", true); });
     }
+    std::string load_before = loadavg();
     for (int r = -1; r < runs; ++r) {  // r == -1: the warm-up round
         for (size_t k = 0; k < tools.size(); ++k) {
             tools[(k + static_cast<size_t>(std::max(r, 0))) % tools.size()].second();
@@ -356,16 +372,24 @@ int main(int argc, char** argv) {
         return v[v.size() / 2];
     };
     double base = times.contains("bsdtar -x") ? median(times["bsdtar -x"]) : 0;
+    double base_sync = times.contains("bsdtar -x+sync") ? median(times["bsdtar -x+sync"]) : 0;
     double mib = (small_bytes + large_bytes) / 1048576.0;
-    fmt::print("| tool | median of {} (s) | MiB/s | time vs bsdtar |\n|---|---|---|---|\n", runs);
-    for (const char* name : {"gantry flat", "gantry layers", "umoci unpack", "bsdtar -x"}) {
+    fmt::print("load average (1/5/15 min) before the runs: {}, after: {}\n\n", load_before,
+               loadavg());
+    fmt::print(
+        "| tool | median of {} (s) | MiB/s | time vs bsdtar -x | vs bsdtar -x+sync |\n"
+        "|---|---|---|---|---|\n",
+        runs);
+    for (const char* name :
+         {"gantry flat", "gantry layers", "umoci unpack", "bsdtar -x", "bsdtar -x+sync"}) {
         if (!times.contains(name)) {
-            fmt::print("| {} | not installed | | |\n", name);
+            fmt::print("| {} | not installed | | | |\n", name);
             continue;
         }
         double m = median(times[name]);
-        fmt::print("| {} | {:.2f} | {:.0f} | {} |\n", name, m, mib / m,
-                   base > 0 ? fmt::format("{:.2f}x", m / base) : "-");
+        auto ratio = [&](double b) { return b > 0 ? fmt::format("{:.2f}x", m / b) : "-"; };
+        fmt::print("| {} | {:.2f} | {:.0f} | {} | {} |\n", name, m, mib / m, ratio(base),
+                   ratio(base_sync));
     }
     std::fflush(stdout);  // the table, before the (slow, untimed) teardown
     if (pull) {

@@ -186,6 +186,120 @@ TEST(Unpack, OwnerInSetGroupIdDirectory) {
 }
 
 // Data through the decompression thread: every byte, in order, across many ring slots.
+// Files are created with their final mode when the umask keeps it (no fchmod); whatever
+// the umask, into an empty or a non-empty target, every mode must come out exact.
+TEST(Unpack, ModesAreExactWhateverTheUmask) {
+    for (mode_t mask : {022u, 077u, 0u}) {
+        mode_t old = ::umask(mask);
+        Target t;
+        auto layer = [](const std::string& p) {
+            return TarBuilder()
+                .file(p + "a", "a", 0644)
+                .file(p + "b", "b", 0777)
+                .file(p + "c", "c", 0600)
+                .file(p + "d", "d", 0751)
+                .file(p + "e", "e", 0000)
+                .build();
+        };
+        auto first = t.unpack(layer(""));     // empty target
+        auto second = t.unpack(layer("x/"));  // not empty any more
+        ::umask(old);
+        ASSERT_TRUE(first) << first.error().str();
+        ASSERT_TRUE(second) << second.error().str();
+        for (const std::string p : {"", "x/"}) {
+            for (auto [name, mode] :
+                 {std::pair{"a", 0644u}, {"b", 0777u}, {"c", 0600u}, {"d", 0751u}, {"e", 0u}}) {
+                struct stat st;
+                ASSERT_EQ(::lstat((t / (p + name)).c_str(), &st), 0);
+                EXPECT_EQ(st.st_mode & 07777, mode) << p << name << " umask " << mask;
+            }
+        }
+    }
+}
+
+// With writer threads (file_writers.h) the tree must evolve exactly as in tar order: the
+// same results, and the same refusals, as with every file on one thread.
+TEST(Unpack, WriterThreadsKeepTarOrder) {
+    struct Case {
+        std::vector<std::string> layers;
+        bool ok;
+        std::vector<std::pair<std::string, std::string>> files;  // path, content ("" = dir)
+    };
+    std::vector<Case> cases = {
+        // the same path twice in one layer: the later wins
+        {{TarBuilder().file("f", "one").file("g", "x").file("f", "two").build()},
+         true,
+         {{"f", "two"}, {"g", "x"}}},
+        // a file, then a directory below it: refused as on one thread (not a directory)
+        {{TarBuilder().file("a", "file").file("a/b", "under").build()}, false, {}},
+        // a directory with files, then a file in its place
+        {{TarBuilder().dir("d").file("d/x", "1").file("d", "now a file").build()},
+         true,
+         {{"d", "now a file"}}},
+        // a file, then a directory in its place, then files in it
+        {{TarBuilder().file("d", "file").dir("d").file("d/y", "2").build()},
+         true,
+         {{"d", ""}, {"d/y", "2"}}},
+        // flattening over a lower layer: names taken by the lower layer are replaced
+        {{TarBuilder().file("f", "low").dir("e").file("e/z", "3").file("s", "sym").build(),
+          TarBuilder()
+              .file("f", "high")
+              .file("e", "was a dir")
+              .symlink("s", "f")
+              .file("s", "file again")
+              .build()},
+         true,
+         {{"f", "high"}, {"e", "was a dir"}, {"s", "file again"}}},
+        // a hard link to a file still queued
+        {{TarBuilder().file("t", "target").hardlink("h", "t").build()},
+         true,
+         {{"t", "target"}, {"h", "target"}}},
+    };
+    // Many files in many directories, with a rewrite of some.
+    TarBuilder many;
+    std::vector<std::pair<std::string, std::string>> expect;
+    for (int d = 0; d < 20; ++d) {
+        many.dir("p" + std::to_string(d));
+        for (int f = 0; f < 50; ++f) {
+            std::string path = "p" + std::to_string(d) + "/f" + std::to_string(f);
+            many.file(path, std::string(static_cast<size_t>(f * 97 % 5000), 'a' + d % 26));
+        }
+    }
+    for (int d = 0; d < 20; d += 3) {
+        std::string path = "p" + std::to_string(d) + "/f7";
+        many.file(path, "rewritten " + path);
+        expect.emplace_back(path, "rewritten " + path);
+    }
+    expect.emplace_back("p1/f3", std::string(291, 'b'));
+    cases.push_back({{many.build("gzip")}, true, expect});
+
+    for (size_t i = 0; i < cases.size(); ++i) {
+        for (unsigned writers : {0u, 2u}) {
+            Target t;
+            Status result = ok();
+            for (const auto& layer : cases[i].layers) {
+                if (auto r = t.unpack(layer, {.writers = writers}); !r) {
+                    result = fail(std::move(r.error()));
+                    break;
+                }
+            }
+            ASSERT_EQ(result.has_value(), cases[i].ok)
+                << "case " << i << " writers " << writers << ": "
+                << (result ? "" : result.error().str());
+            for (const auto& [path, content] : cases[i].files) {
+                struct stat st;
+                ASSERT_EQ(::lstat((t / path).c_str(), &st), 0) << i << " " << path;
+                if (content.empty()) {
+                    EXPECT_TRUE(S_ISDIR(st.st_mode)) << i << " " << path;
+                } else {
+                    EXPECT_TRUE(S_ISREG(st.st_mode)) << i << " " << path;
+                    EXPECT_EQ(testing::slurp(t / path), content) << i << " " << path;
+                }
+            }
+        }
+    }
+}
+
 TEST(LayerStream, DeliversTheWholeStreamInOrder) {
     TempDir t;
     std::string big;
