@@ -101,6 +101,9 @@ int main(int argc, char** argv) {
             if (e.name == "pid1") {
                 pid1 = e.t;
             }
+            if (e.name == "modules") {
+                fmt::print(stderr, "boot {}: {}\n", r + 1, e.json);  // counts, port wait
+            }
         }
         // The first event of each name per boot ("service" comes once per state change;
         // its first is the first service leaving `waiting`).
