@@ -25,6 +25,7 @@
 #include "init/net_static.h"
 #include "init/pid1.h"
 #include "init/pid1_events.h"
+#include "init/pid1_modules.h"
 #include "init/switch_root.h"
 #include "runtime/cgroup.h"
 #include "runtime/security_steps.h"
@@ -205,6 +206,20 @@ void apply_network(const config::Network& net) {
             log::warn("network: routes need gantry-netd", {{"interface", i.name}});
         }
         steps.push_back(std::move(s));
+    }
+    // The NIC driver is not in the early modules (docs/os-image.md): a boot whose config
+    // names no interface leaves it to the late helper. One that does waits for it here,
+    // before the links are set and any service starts; finit_module returns once the
+    // driver has probed, so eth0 exists after it.
+    if (!steps.empty()) {
+        auto text = read_file(kModuleIndexPath);
+        ModuleIndex index = text ? parse_module_index(*text) : ModuleIndex{};
+        for (const auto& m : load_named_modules(index, {"virtio_net"})) {
+            if (m.outcome == ModuleOutcome::failed) {
+                log::error("network: NIC driver not loaded",
+                           {{"module", m.name}, {"error", m.error}});
+            }
+        }
     }
     for (const auto& e : apply_links(steps)) {
         log::error("network setup", {{"error", e.str()}});

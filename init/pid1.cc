@@ -89,12 +89,13 @@ std::unique_ptr<Pid1> Pid1::boot() {
     report_module_failures(early);
     // 5. The event port exists once virtio_console has probed; PID 1's start is sent now
     // with its own time.
-    m->events_.open(2000);
+    const double port_wait_ms = m->events_.open(2000);
     m->events_.emit("pid1", "", t_pid1);
     if (t_pid1 < t_start) {
         m->events_.emit("rootfs", "", t_start);  // "/" has a parent mount now
     }
-    m->events_.emit("modules", module_fields(early));
+    m->events_.emit("modules",
+                    fmt::format("{},\"port_wait_ms\":{:.1f}", module_fields(early), port_wait_ms));
     const EventChannel* ev = &m->events_;
     set_finish_reporter(
         [ev](std::string_view event, const std::string& fields) { ev->emit(event, fields); });

@@ -41,17 +41,24 @@ std::string json_str(std::string_view s) {
     return json_quote(s);
 }
 
-void EventChannel::open(int wait_ms) {
-    for (int waited = 0; !fd_.valid() && waited <= wait_ms; waited += 20) {
+double EventChannel::open(int wait_ms) {
+    // A short poll: PID 1 waits here on the path to `ready`, so a coarse step (it was
+    // 20 ms) is time lost after the port has appeared.
+    const double t0 = boottime();
+    for (;;) {
         std::string path = find_virtio_port("gantry.events");
         if (!path.empty()) {
             if (auto fd = Fd::open(path, O_WRONLY | O_NOCTTY)) {
                 fd_ = std::move(*fd);
-                return;
+                break;
             }
         }
-        ::usleep(20 * 1000);
+        if ((boottime() - t0) * 1000 >= wait_ms) {
+            break;
+        }
+        ::usleep(2 * 1000);
     }
+    return (boottime() - t0) * 1000;
 }
 
 void EventChannel::emit(std::string_view name, std::string_view fields, double t) const {

@@ -27,8 +27,9 @@ std::string json_str(std::string_view s);
 class EventChannel {
   public:
     // Opens the port, waiting up to `wait_ms` for it to show up (virtio_console probes
-    // asynchronously after its module loads). Without a port, events go nowhere.
-    void open(int wait_ms);
+    // asynchronously after its module loads), checking every 2 ms. Returns how long it
+    // waited, in ms. Without a port, events go nowhere.
+    double open(int wait_ms);
     bool connected() const { return fd_.valid(); }
     // Writes {"event":NAME,"t":T,<fields>}. `fields` is "" or `"k":v,...` (valid JSON).
     // One write(2) a line, so forked helpers sharing the fd never interleave within a line.

@@ -27,16 +27,17 @@ const std::vector<std::string>& default_modules() {
 }
 
 const std::vector<std::string>& early_modules() {
-    // Only what PID 1 needs before the first service starts; the rest (virtio_rng, the
-    // file systems, networking) loads in the late helper while services start.
+    // Only what PID 1 needs before the config is read and checked; the rest (virtio_rng,
+    // the NIC, the file systems, networking) loads in the late helper while services start.
     // virtio_pci + virtio_console: the event and ctl ports. qemu_fw_cfg: the config.
-    // virtio_blk: config drives are found before the config is read. virtio_net: the static
-    // network.interfaces are set before services start. button + evdev: the ACPI power
-    // button as /dev/input/eventN, watched from the start so a shutdown request (cloud,
-    // QMP system_powerdown) is never lost. overlay: every container root is an overlay.
-    static const std::vector<std::string> kEarly = {"virtio_pci",     "virtio_blk",  "virtio_net",
-                                                    "virtio_console", "qemu_fw_cfg", "button",
-                                                    "evdev",          "overlay"};
+    // virtio_blk: config drives are found before the config is read. button + evdev (both
+    // modules on Debian's cloud kernel, not built in): the ACPI power button as
+    // /dev/input/eventN, watched from the start so a shutdown request (cloud, QMP
+    // system_powerdown) is never lost. overlay: every container root is an overlay.
+    // virtio_net is not here: PID 1 loads it by name right before it sets the static
+    // network.interfaces, only when the config names one (init/main.cc, apply_network).
+    static const std::vector<std::string> kEarly = {
+        "virtio_pci", "virtio_blk", "virtio_console", "qemu_fw_cfg", "button", "evdev", "overlay"};
     return kEarly;
 }
 

@@ -3,6 +3,7 @@
 // first, "pid1", is the kernel's own time to PID 1), plus the image sizes.
 //   gantry-boot-bench [--image DIR] [--config FILE] [--runs N] [--append ARGS]
 //                     [--console-dir DIR]   (keeps each boot's console as DIR/boot-N.log)
+//                     [--smp N]             (vCPUs, default 1; TCG is multi-threaded)
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -46,6 +47,7 @@ int main(int argc, char** argv) {
     }
     std::string config, append, console_dir;
     int runs = 5;
+    int smp = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         std::string a = argv[i];
         if (a == "--image") {
@@ -56,6 +58,8 @@ int main(int argc, char** argv) {
             runs = std::max(1, std::atoi(argv[i + 1]));
         } else if (a == "--append") {
             append = argv[i + 1];
+        } else if (a == "--smp") {
+            smp = std::max(1, std::atoi(argv[i + 1]));
         } else if (a == "--console-dir") {
             console_dir = argv[i + 1];
         } else {
@@ -72,7 +76,8 @@ int main(int argc, char** argv) {
                      .work_dir = fs::temp_directory_path().string() + "/gantry-boot-bench." +
                                  std::to_string(getpid()),
                      .config_file = config,
-                     .append = append};
+                     .append = append,
+                     .cpus = smp};
         auto start = std::chrono::steady_clock::now();
         auto vm = Vm::start(cfg);
         if (!vm) {
@@ -95,6 +100,9 @@ int main(int argc, char** argv) {
         for (const auto& e : events) {
             if (e.name == "pid1") {
                 pid1 = e.t;
+            }
+            if (e.name == "modules") {
+                fmt::print(stderr, "boot {}: {}\n", r + 1, e.json);  // counts, port wait
             }
         }
         // The first event of each name per boot ("service" comes once per state change;
