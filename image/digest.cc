@@ -4,6 +4,8 @@
 
 #include <cerrno>
 
+#include "base/sha256.h"
+
 namespace gantry::image {
 
 Result<Digest> Digest::parse(std::string_view text) {
@@ -26,6 +28,10 @@ Result<Digest> Digest::parse(std::string_view text) {
         }
     }
     return Digest(std::string(hex));
+}
+
+Digest sha256_of(std::string_view data) {
+    return Digest::from_hex(sha256_hex(data));
 }
 
 }  // namespace gantry::image

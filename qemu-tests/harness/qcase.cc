@@ -16,9 +16,9 @@
 #include <thread>
 
 #include "base/fd.h"
+#include "base/sha256.h"
 #include "base/strings.h"
 #include "base/units.h"
-#include "qemu-tests/testinit/sha256.h"
 #include "supervisor/api_client.h"
 
 namespace gantry::qemu {
@@ -213,8 +213,7 @@ Result<Case> parse_checks(const std::string& text, const std::string& file,
 Result<Case> load_case(const std::string& dir) {
     std::vector<std::pair<std::string, std::string>> vars;
     if (auto cfg = read_file(dir + "/config.yaml")) {
-        vars = {{"config_sha256", testinit::sha256_hex(*cfg)},
-                {"config_bytes", std::to_string(cfg->size())}};
+        vars = {{"config_sha256", sha256_hex(*cfg)}, {"config_bytes", std::to_string(cfg->size())}};
     }
     auto text = GANTRY_TRY(read_file(dir + "/checks"));
     auto c = GANTRY_TRY(parse_checks(text, dir + "/checks", vars));

@@ -25,8 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "base/sha256.h"
 #include "qemu-tests/testinit/modules.h"
-#include "qemu-tests/testinit/sha256.h"
 
 namespace {
 
@@ -218,7 +218,7 @@ int main() {
 
     std::string config;
     if (read_file("/sys/firmware/qemu_fw_cfg/by_name/opt/gantry/config/raw", config)) {
-        std::string sha = gantry::testinit::sha256_hex(config);
+        std::string sha = gantry::sha256_hex(config);
         std::string n = std::to_string(config.size());
         report("config", "bytes=" + n + " sha256=" + sha,
                "\"bytes\":" + n + ",\"sha256\":\"" + sha + "\"");

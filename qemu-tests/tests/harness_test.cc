@@ -2,10 +2,10 @@
 
 #include <algorithm>
 
+#include "base/sha256.h"
 #include "qemu-tests/harness/qcase.h"
 #include "qemu-tests/harness/vm.h"
 #include "qemu-tests/testinit/modules.h"
-#include "qemu-tests/testinit/sha256.h"
 
 namespace gantry::qemu {
 namespace {
@@ -110,11 +110,10 @@ TEST(EventMatches, ExactFieldsAndContainedText) {
 }
 
 TEST(Sha256, KnownVectors) {
-    EXPECT_EQ(testinit::sha256_hex(""),
-              "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
-    EXPECT_EQ(testinit::sha256_hex("abc"),
+    EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    EXPECT_EQ(sha256_hex("abc"),
               "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
-    EXPECT_EQ(testinit::sha256_hex(std::string(1000, 'a')),
+    EXPECT_EQ(sha256_hex(std::string(1000, 'a')),
               "41edece42d63e8d9bf515a9ba6932e1c20cbc9f5a5d134645adb5db1b9737ea3");
 }
 

@@ -1,13 +1,13 @@
-// sha256_of(): one-shot SHA-256 written from FIPS 180-4 (section 6.2), for the small JSON
-// documents the store reads (manifests, configs, indexes: kilobytes). It lives in
-// gantry_image_store so PID 1 can verify what it reads without linking libcrypto; whole
-// layers are hashed by the OpenSSL-backed Sha256 (sha256.cc) in the helper process.
+// sha256_hex(): one-shot SHA-256 written from FIPS 180-4 (section 6.2), for small inputs:
+// the image store's JSON documents read by PID 1 (which links no libcrypto) and the static
+// test init's proof that its config arrived byte for byte. Whole layers are hashed by the
+// OpenSSL-backed streaming hasher (image/sha256.cc) in the image helper.
+#include "base/sha256.h"
+
 #include <array>
 #include <cstdint>
 
-#include "image/digest.h"
-
-namespace gantry::image {
+namespace gantry {
 
 namespace {
 
@@ -65,7 +65,7 @@ void compress(std::array<uint32_t, 8>& h, const unsigned char* p) {
 
 }  // namespace
 
-Digest sha256_of(std::string_view data) {
+std::string sha256_hex(std::string_view data) {
     // 5.3.3: the initial hash value.
     std::array<uint32_t, 8> h = {0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
                                  0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19};
@@ -99,7 +99,7 @@ Digest sha256_of(std::string_view data) {
             hex.push_back(kHex[(v >> s) & 15]);
         }
     }
-    return Digest::from_hex(std::move(hex));
+    return hex;
 }
 
-}  // namespace gantry::image
+}  // namespace gantry
