@@ -91,6 +91,10 @@ class Unpacker {
     Status make_room(int parent, const std::string& base, bool want_dir);
     // Writes the entry's content; returns where the last block ended.
     Result<int64_t> write_data(archive* a, int fd, const std::string& path);
+    // Reads the entry's data blocks, counting them against max_total_size, and hands each
+    // (bytes, offset) to `take`.
+    template <typename Take>
+    Status each_block(archive* a, const std::string& path, Take take);
     // `fresh_owner`: the owner a file just created by us already has (see new_owner_).
     // `fresh_mode`: the mode a file just created by us already has, if known.
     Status set_attrs(int fd, archive_entry* e, const std::string& path, bool is_dir,
@@ -241,32 +245,39 @@ Status Unpacker::create(int* parent, const std::string& dir, const std::string& 
     return ok();
 }
 
-Result<int64_t> Unpacker::write_data(archive* a, int fd, const std::string& path) {
+template <typename Take>
+Status Unpacker::each_block(archive* a, const std::string& path, Take take) {
     const void* block;
     size_t size;
     la_int64_t offset;
-    la_int64_t end = 0;
     for (;;) {
         int r = archive_read_data_block(a, &block, &size, &offset);
         if (r == ARCHIVE_EOF) {
-            break;
+            return ok();
         }
         if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
             return fail(Error::msg("'{}': {}", path, archive_error_string(a)));
         }
-        // Sparse files come as blocks at offsets; holes stay holes.
-        if (offset != end && ::lseek(fd, offset, SEEK_SET) < 0) {
-            return fail(Error::sys("seek '{}'", path));
-        }
-        GANTRY_TRY_CTX(write_all(fd, std::string_view(static_cast<const char*>(block), size)),
-                       "write '{}'", path);
-        end = offset + static_cast<la_int64_t>(size);
         stats_.bytes += size;
         if (stats_.bytes > opts_.max_total_size) {
             return fail(
                 Error::msg("layer content exceeds the limit of {} bytes", opts_.max_total_size));
         }
+        GANTRY_TRY(take(std::string_view(static_cast<const char*>(block), size), offset));
     }
+}
+
+Result<int64_t> Unpacker::write_data(archive* a, int fd, const std::string& path) {
+    la_int64_t end = 0;
+    GANTRY_TRY(each_block(a, path, [&](std::string_view bytes, la_int64_t offset) -> Status {
+        // Sparse files come as blocks at offsets; holes stay holes.
+        if (offset != end && ::lseek(fd, offset, SEEK_SET) < 0) {
+            return fail(Error::sys("seek '{}'", path));
+        }
+        GANTRY_TRY_CTX(write_all(fd, bytes), "write '{}'", path);
+        end = offset + static_cast<la_int64_t>(bytes.size());
+        return ok();
+    }));
     return end;
 }
 
@@ -574,27 +585,13 @@ Status Unpacker::queue_file(archive* a, archive_entry* e, const std::string& pat
     job.base = base;
     job.path = path;
     job.data.reserve(static_cast<size_t>(archive_entry_size(e)));
-    const void* block;
-    size_t size;
-    la_int64_t offset;
-    for (;;) {
-        int r = archive_read_data_block(a, &block, &size, &offset);
-        if (r == ARCHIVE_EOF) {
-            break;
-        }
-        if (r != ARCHIVE_OK && r != ARCHIVE_WARN) {
-            return fail(Error::msg("'{}': {}", path, archive_error_string(a)));
-        }
+    GANTRY_TRY(each_block(a, path, [&](std::string_view bytes, la_int64_t offset) -> Status {
         if (static_cast<size_t>(offset) > job.data.size()) {
             job.data.resize(static_cast<size_t>(offset));  // not sparse: never, but be exact
         }
-        job.data.append(static_cast<const char*>(block), size);
-        stats_.bytes += size;
-        if (stats_.bytes > opts_.max_total_size) {
-            return fail(
-                Error::msg("layer content exceeds the limit of {} bytes", opts_.max_total_size));
-        }
-    }
+        job.data.append(bytes);
+        return ok();
+    }));
     job.data.resize(static_cast<size_t>(archive_entry_size(e)));
     // The same attributes, in the same order, as the caller's-thread path (set_attrs).
     mode_t perm = archive_entry_perm(e) & 0777;
