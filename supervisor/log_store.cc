@@ -126,15 +126,35 @@ Status ServiceLog::open_file() {
     return ok();
 }
 
+// The live file keeps its name throughout, so a reader (`tail -F`, a test) never finds it
+// missing: the older files shift up, the live one is hard-linked as .1, and a fresh empty
+// file is renamed over the live name (rename replaces atomically). Without hard links
+// (or if the fresh file cannot be made) it falls back to a plain rename.
 void ServiceLog::rotate() {
     file_.reset();
     if (limits_.max_files <= 1) {
         ::truncate(path_.c_str(), 0);
     } else {
-        for (int i = limits_.max_files - 1; i >= 1; --i) {
-            std::string from = i == 1 ? path_ : fmt::format("{}.{}", path_, i - 1);
-            std::string to = fmt::format("{}.{}", path_, i);
-            ::rename(from.c_str(), to.c_str());
+        for (int i = limits_.max_files - 1; i >= 2; --i) {
+            ::rename(fmt::format("{}.{}", path_, i - 1).c_str(),
+                     fmt::format("{}.{}", path_, i).c_str());
+        }
+        std::string first = path_ + ".1";
+        std::string fresh = path_ + ".new";
+        ::unlink(first.c_str());
+        bool linked = ::link(path_.c_str(), first.c_str()) == 0;
+        bool replaced = false;
+        if (linked) {
+            auto fd = Fd::open(fresh, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+            replaced = fd && ::rename(fresh.c_str(), path_.c_str()) == 0;
+        }
+        if (!replaced) {
+            ::unlink(fresh.c_str());
+            if (linked) {
+                ::unlink(path_.c_str());  // its lines are safe under .1
+            } else {
+                ::rename(path_.c_str(), first.c_str());
+            }
         }
     }
     if (!open_file()) {

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <filesystem>
+#include <thread>
 
 #include "base/fd.h"
 
@@ -88,6 +90,40 @@ TEST(ServiceLog, RotatesBySize) {
         EXPECT_LT(lines[i - 1].substr(lines[i - 1].size() - 3),
                   lines[i].substr(lines[i].size() - 3));
     }
+}
+
+// A reader that follows the live file by name (tail -F) never finds it missing: rotation
+// links it as .1 and renames a fresh file over the name instead of moving it away first.
+TEST(ServiceLog, LiveFileNeverMissingDuringRotation) {
+    TempDir dir;
+    ServiceLog log("web", dir.path(), {/*max_size=*/200, /*max_files=*/2});
+    ASSERT_TRUE(log.file_mode());
+    std::string base = dir.path() + "/web.log";
+    std::atomic<bool> stop{false};
+    std::atomic<long> misses{0}, looks{0};
+    std::thread reader([&] {
+        struct stat st;
+        while (!stop) {
+            if (::stat(base.c_str(), &st) != 0) {
+                ++misses;
+            }
+            ++looks;
+        }
+    });
+    for (int i = 0; i < 5000; ++i) {
+        log.feed(Stream::Stdout, fmt::format("message number {:04}\n", i), kT);
+    }
+    stop = true;
+    reader.join();
+    EXPECT_GT(looks.load(), 0);
+    EXPECT_EQ(misses.load(), 0) << "the live log file was missing during a rotation";
+    namespace fs = std::filesystem;
+    EXPECT_FALSE(fs::exists(base + ".new"));
+    EXPECT_FALSE(fs::exists(base + ".2"));
+    EXPECT_NE(fs::status(base).type(), fs::file_type::not_found);
+    EXPECT_NE(fs::hard_link_count(base), 2u);  // .1 and the live file are two files
+    auto lines = log.tail(0, 0);
+    EXPECT_TRUE(lines.back().ends_with("message number 4999"));
 }
 
 TEST(ServiceLog, TailAndSince) {
