@@ -105,4 +105,18 @@ Result<std::optional<ExitStatus>> PidFd::try_wait() const {
     return wait_pidfd(fd_.get(), pid_, WNOHANG);
 }
 
+bool reset_signals_for_exec() {
+    struct sigaction sa;
+    ::memset(&sa, 0, sizeof sa);
+    sa.sa_handler = SIG_DFL;
+    for (int sig = 1; sig < NSIG; sig++) {
+        if (sig != SIGKILL && sig != SIGSTOP) {
+            ::sigaction(sig, &sa, nullptr);
+        }
+    }
+    sigset_t none;
+    ::sigemptyset(&none);
+    return ::sigprocmask(SIG_SETMASK, &none, nullptr) == 0;
+}
+
 }  // namespace gantry

@@ -55,4 +55,9 @@ class PidFd {
     pid_t pid_ = -1;
 };
 
+// In a forked child before execve (async-signal-safe): every disposition back to SIG_DFL
+// and an empty signal mask. A parent that reads signals through sd-event blocks them, and
+// the mask and SIG_IGN dispositions would survive exec. False if the mask could not be set.
+bool reset_signals_for_exec();
+
 }  // namespace gantry

@@ -17,6 +17,7 @@
 #include <climits>
 #include <cstring>
 
+#include "base/pidfd.h"
 #include "runtime/security_steps.h"
 
 namespace gantry::runtime {
@@ -61,22 +62,6 @@ bool read_msg(int fd, ChildMsg& m) {
         n = ::recv(fd, &m, sizeof m, 0);
     } while (n < 0 && errno == EINTR);
     return n == static_cast<ssize_t>(sizeof m);
-}
-
-void reset_signals() {
-    // A supervisor blocks signals and reads them from a signalfd; the child inherits that
-    // mask and SIG_IGN dispositions across execve. Start the container clean.
-    struct sigaction sa;
-    ::memset(&sa, 0, sizeof sa);
-    sa.sa_handler = SIG_DFL;
-    for (int sig = 1; sig < NSIG; sig++) {
-        if (sig != SIGKILL && sig != SIGSTOP) {
-            ::sigaction(sig, &sa, nullptr);
-        }
-    }
-    sigset_t none;
-    ::sigemptyset(&none);
-    ::sigprocmask(SIG_SETMASK, &none, nullptr);
 }
 
 // Closes every fd >= 3 except the ones listed (sorted ascending, may hold -1s).
@@ -241,7 +226,8 @@ void run_child(const ChildPlan& p) noexcept {
     // CVE-2019-5736 overwrite without copying ourselves into a sealed memfd. execve resets
     // the flag for the container's program.
     ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-    reset_signals();
+    // A supervisor blocks signals and reads them from a signalfd: start the container clean.
+    reset_signals_for_exec();
 
     // 1. stdio. dup2 clears O_CLOEXEC on the new fd, which is what we want for 0-2.
     for (int i = 0; i < 3; i++) {

@@ -145,6 +145,7 @@ Status ImageFetcher::fetch(EventLoop& loop, const std::string& ref, Done done) {
     // 2. Fork; the child's stdout and stderr are the pipe.
     auto forked = GANTRY_TRY_CTX(PidFd::fork(), "start the image helper for {}", ref);
     if (!forked) {
+        (void)reset_signals_for_exec();  // PID 1's blocked signals must not reach the helper
         ::dup2(devnull.get(), STDIN_FILENO);
         ::dup2(pipe.write.get(), STDOUT_FILENO);
         ::dup2(pipe.write.get(), STDERR_FILENO);

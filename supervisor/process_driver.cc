@@ -157,13 +157,8 @@ Status resolve_user(const std::string& user, ChildPlan& plan) {
 [[noreturn]] void child_main(const ChildPlan& p, int report_fd) {
     // 1. sd-event blocked SIGCHLD/SIGTERM... in the parent; the mask and ignored
     //    dispositions survive exec, so a service would never see its stop signal.
-    sigset_t none;
-    sigemptyset(&none);
-    if (::sigprocmask(SIG_SETMASK, &none, nullptr) < 0) {
+    if (!reset_signals_for_exec()) {
         child_fail(report_fd, kSigmask);
-    }
-    for (int s = 1; s < NSIG; ++s) {
-        ::signal(s, SIG_DFL);
     }
     // 2. Own session and process group: stop/kill reach every process of the service.
     if (::setsid() < 0) {
