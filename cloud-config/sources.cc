@@ -130,6 +130,11 @@ std::optional<RawConfig> find_source(const SourcePaths& paths) {
     return std::nullopt;
 }
 
+bool has_source_before_drives(const SourcePaths& paths) {
+    auto cmd = read_file(paths.cmdline);
+    return (cmd && cmdline_config_value(*cmd)) || exists(paths.fw_cfg);
+}
+
 Status store_last_good(const SourcePaths& paths, std::string_view bytes) {
     std::string path = last_good_path(paths);
     // Skip the write when nothing changed: the state partition is flash on many machines.

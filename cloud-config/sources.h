@@ -57,6 +57,10 @@ struct RawConfig {
 };
 std::optional<RawConfig> find_source(const SourcePaths& paths);
 
+// Whether the kernel command line or fw_cfg names a config: config drives then cannot
+// win, and the init need not look for them (nor load virtio_blk to do so).
+bool has_source_before_drives(const SourcePaths& paths);
+
 std::string persisted_path(const SourcePaths& paths);
 std::string last_good_path(const SourcePaths& paths);
 

@@ -21,6 +21,7 @@
 #include "base/log.h"
 #include "base/strings.h"
 #include "cloud-config/host.h"
+#include "cloud-config/sources.h"
 #include "init/machine.h"
 #include "init/net_static.h"
 #include "init/pid1.h"
@@ -177,9 +178,10 @@ void apply_host_bits(const config::Config& cfg) {
     }
 }
 
-// PID 1 only: `lo`, and the static part of network.interfaces (init/net_static.h). What
-// needs gantry-netd (DHCP, match.mac, IPv6, extra routes) is said, not silently dropped.
-void apply_network(const config::Network& net) {
+// PID 1 only: the static part of network.interfaces as link steps (init/net_static.h),
+// set by the late helper (init/pid1.cc). What needs gantry-netd (DHCP, match.mac, IPv6,
+// extra routes) is said, not silently dropped.
+std::vector<LinkStep> plan_network(const config::Network& net) {
     std::vector<LinkStep> steps;
     for (const auto& i : net.interfaces) {
         if (!i.match_mac.empty()) {
@@ -207,23 +209,7 @@ void apply_network(const config::Network& net) {
         }
         steps.push_back(std::move(s));
     }
-    // The NIC driver is not in the early modules (docs/os-image.md): a boot whose config
-    // names no interface leaves it to the late helper. One that does waits for it here,
-    // before the links are set and any service starts; finit_module returns once the
-    // driver has probed, so eth0 exists after it.
-    if (!steps.empty()) {
-        auto text = read_file(kModuleIndexPath);
-        ModuleIndex index = text ? parse_module_index(*text) : ModuleIndex{};
-        for (const auto& m : load_named_modules(index, {"virtio_net"})) {
-            if (m.outcome == ModuleOutcome::failed) {
-                log::error("network: NIC driver not loaded",
-                           {{"module", m.name}, {"error", m.error}});
-            }
-        }
-    }
-    for (const auto& e : apply_links(steps)) {
-        log::error("network setup", {{"error", e.str()}});
-    }
+    return steps;
 }
 
 // For the guest's event channel: where the config came from, and why it was refused.
@@ -336,7 +322,9 @@ Result<Outcome> run(const Flags& f, bool pid1) {
     bo.state_dir = pid1 ? "/var/lib/gantry" : f.state_dir;
     bo.store_dir = f.store_dir;
     bo.volumes_dir = pid1 ? "/var/lib/gantry/volumes" : f.state_dir + "/volumes";
-    if (machine) {
+    // Config drives are looked for only when no source before them has a config (the
+    // first source found wins, docs/config.md): a boot with fw_cfg loads no virtio_blk.
+    if (machine && !config::has_source_before_drives(config::SourcePaths{})) {
         bo.config_drives = machine->mount_config_drive(f.state_dir + "/config-drive");
     }
     sv::BootConfig boot = sv::load_boot_config(bo);
@@ -353,8 +341,22 @@ Result<Outcome> run(const Flags& f, bool pid1) {
     if (pid1 && boot.have_config) {
         apply_host_bits(boot.config);
     }
+    // The network: `lo` now (gantry-kv and health checks use 127.0.0.1); the NIC and
+    // network.interfaces in the late helper, while services in their own network
+    // namespace start. Services on the host's network wait until the links are set.
+    std::vector<LinkStep> links;
     if (pid1) {
-        apply_network(boot.have_config ? boot.config.network : config::Network{});
+        for (const auto& e : apply_links({})) {
+            log::error("network setup", {{"error", e.str()}});
+        }
+        links = plan_network(boot.have_config ? boot.config.network : config::Network{});
+        if (!links.empty()) {
+            std::vector<std::string> names;
+            for (const auto& l : links) {
+                names.push_back(l.name);
+            }
+            sup.hold_host_network("waiting for the network (" + join(names, ", ") + ")");
+        }
     }
     // Discovery (issue 7): PID 1 with the embedded store runs gantry-kv first, as a
     // built-in host-process service; every service is then registered in the store.
@@ -432,7 +434,7 @@ Result<Outcome> run(const Flags& f, bool pid1) {
     log::info("gantry-init up",
               {{"mode", pid1 ? "pid1" : "host"}, {"socket", f.socket}, {"config", f.config}});
     if (machine)
-        GANTRY_TRY(machine->attach(loop, sup, f.socket, begin_shutdown));
+        GANTRY_TRY(machine->attach(loop, sup, f.socket, begin_shutdown, links));
     sup.start_all();
     GANTRY_TRY(loop.run());
     log::info("all services stopped");

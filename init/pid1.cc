@@ -42,6 +42,44 @@ void report_module_failures(const ModuleResult& r) {
     }
 }
 
+void load_by_name(const ModuleIndex& index, const std::vector<std::string>& names,
+                  const char* what) {
+    for (const auto& m : load_named_modules(index, names)) {
+        if (m.outcome == ModuleOutcome::failed) {
+            log::error("module not loaded",
+                       {{"for", what}, {"module", m.name}, {"error", m.error}});
+            console(fmt::format("module-failed {} ({}): {}", m.name, what, m.error));
+        }
+    }
+}
+
+// The late helper's body (a child of PID 1, see attach()); `w` is its end of the pipe.
+void late_helper(const EventChannel& ev, int w, const std::vector<LinkStep>& links) {
+    auto text = read_file(kModuleIndexPath);
+    ModuleIndex index = text ? parse_module_index(*text) : ModuleIndex{};
+    // 1. The ACPI power button (drivers/acpi/button.c) as /dev/input/eventN.
+    load_by_name(index, {"button", "evdev"}, "the power button");
+    (void)write_all(w, "b");
+    // 2. The NIC driver and the static links. finit_module returns once the driver has
+    // probed, so eth0 exists after it.
+    if (!links.empty()) {
+        load_by_name(index, {"virtio_net"}, "network.interfaces");
+        auto errors = apply_links(links);
+        for (const auto& e : errors) {
+            log::error("network setup", {{"error", e.str()}});
+            console("network setup: " + e.str());
+        }
+        ev.emit("network", fmt::format("\"links\":{},\"errors\":{}", links.size(), errors.size()));
+        (void)write_all(w, "n");
+    }
+    // 3. The rest at the lowest priority: on the one vCPU the first container starts get
+    // the CPU first (nice, not SCHED_IDLE: a busy service cannot starve them).
+    (void)::setpriority(PRIO_PROCESS, 0, 19);
+    auto late = load_module_file("/etc/gantry/modules.late");
+    report_module_failures(late);
+    ev.emit("modules-late", module_fields(late));
+}
+
 }  // namespace
 
 pid_t spawn_helper(const char* name, std::function<void()> fn) {
@@ -103,6 +141,11 @@ std::unique_ptr<Pid1> Pid1::boot() {
 }
 
 std::vector<std::string> Pid1::mount_config_drive(const std::string& mount_root) {
+    // 0. The disk driver is not an early module: only a boot without a config on the
+    // command line or in fw_cfg gets here (init/main.cc).
+    if (auto text = read_file(kModuleIndexPath)) {
+        load_by_name(parse_module_index(*text), {"virtio_blk"}, "config drives");
+    }
     // 1. Labels from the devices' bytes: no file system module is needed to find the drive.
     DriveScan scan = scan_config_drives();
     DriveChoice choice = choose_config_drive(scan.found);
@@ -215,24 +258,42 @@ void Pid1::config_loaded(const std::string& source, size_t services, const std::
 }
 
 Status Pid1::attach(EventLoop& loop, sv::Supervisor& sup, const std::string& api_socket,
-                    std::function<void(FinalAction)> shutdown) {
+                    std::function<void(FinalAction)> shutdown, const std::vector<LinkStep>& links) {
     loop_ = &loop;
     sup_ = &sup;
     shutdown_ = std::move(shutdown);
-    // Late modules load in a helper while services start: only containers that need
-    // bridge/nf_tables wait for them, readiness does not.
+    // The late helper, while services start: the power button's modules first, then the
+    // NIC and network.interfaces (when the config names any), then every other module at
+    // the lowest priority. It tells PID 1 on a pipe: 'b' = watch the power button now,
+    // 'n' = the links are set (host-network services may start); EOF = it is done or died.
+    int pipe_fds[2];
+    if (::pipe2(pipe_fds, O_CLOEXEC) < 0) {
+        return fail(Error::sys("pipe for the late helper"));
+    }
+    Fd from_helper(pipe_fds[0]);
+    Fd to_pid1(pipe_fds[1]);
     const EventChannel* ev = &events_;
-    spawn_helper("gantry-modules", [ev] {
-        // Lowest priority: on the one vCPU the first container starts get the CPU first;
-        // the late modules take what is left (nice, not SCHED_IDLE: a busy service cannot
-        // starve them).
-        (void)::setpriority(PRIO_PROCESS, 0, 19);
-        auto late = load_module_file("/etc/gantry/modules.late");
-        report_module_failures(late);
-        ev->emit("modules-late", module_fields(late));
-    });
+    spawn_helper("gantry-modules", [ev, w = to_pid1.get(), &links] { late_helper(*ev, w, links); });
+    to_pid1.reset();  // only the helper holds the write end: its exit is our EOF
+    int raw = from_helper.get();
+    sources_.push_back(GANTRY_TRY(loop.on_io(raw, EPOLLIN, [this, raw](uint32_t) {
+        char buf[16];
+        ssize_t n = ::read(raw, buf, sizeof buf);
+        for (ssize_t i = 0; i < n; ++i) {
+            if (buf[i] == 'b') {
+                watch_power_button();
+            } else if (buf[i] == 'n') {
+                sup_->release_host_network();
+            }
+        }
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+            // Done (or died): nothing may stay held because of it.
+            watch_power_button();
+            sup_->release_host_network();
+        }
+    })));
+    fds_.push_back(std::move(from_helper));
     spawn_helper("gantry-ctl-port", [api_socket] { run_ctl_bridge(api_socket); });
-    watch_power_button();
     sub_ = sup.subscribe_events([this](const sv::ServiceEvent& e) {
         events_.emit("service", fmt::format("\"service\":{},\"from\":{},\"to\":{},\"detail\":{}",
                                             json_str(e.service), json_str(e.from), json_str(e.to),
@@ -287,6 +348,10 @@ void Pid1::check_ready() {
 // The ACPI power button (what a cloud's "stop" sends) is an input device named "Power
 // Button" (drivers/acpi/button.c, needs `button` + `evdev`): KEY_POWER down = poweroff.
 void Pid1::watch_power_button() {
+    if (button_watched_) {
+        return;
+    }
+    button_watched_ = true;
     DIR* d = ::opendir("/sys/class/input");
     if (d == nullptr) {
         return;

@@ -22,6 +22,7 @@
 #include "init/config_drive.h"
 #include "init/kernel_settings.h"
 #include "init/machine.h"
+#include "init/net_static.h"
 #include "init/pid1_events.h"
 
 namespace gantry::supervisor {
@@ -60,8 +61,10 @@ class Pid1 {
 
     // Hooks PID 1 into the running loop. Call before start_all(): the readiness watch
     // must see the first state changes. `shutdown` starts a clean poweroff or reboot.
+    // `links` (network.interfaces) are set by the late helper, which then releases the
+    // supervisor's hold on host-network services (Supervisor::hold_host_network).
     Status attach(EventLoop& loop, supervisor::Supervisor& sup, const std::string& api_socket,
-                  std::function<void(FinalAction)> shutdown);
+                  std::function<void(FinalAction)> shutdown, const std::vector<LinkStep>& links);
 
   private:
     Pid1() = default;
@@ -77,6 +80,7 @@ class Pid1 {
     std::vector<Fd> fds_;
     std::vector<Source> sources_;
     int sub_ = 0;
+    bool button_watched_ = false;
     bool started_ = false;
     bool ready_ = false;
     bool failed_ = false;

@@ -108,6 +108,26 @@ void Supervisor::start_all() {
     }
 }
 
+void Supervisor::hold_host_network(std::string why) {
+    network_hold_ = why.empty() ? "waiting for the network" : std::move(why);
+}
+
+void Supervisor::release_host_network() {
+    if (network_hold_.empty()) {
+        return;
+    }
+    network_hold_.clear();
+    for (const auto& name : graph_.start_order()) {
+        check_deps(*find(name));
+    }
+}
+
+bool Supervisor::held_for_network(const Unit& u) const {
+    // A service without an image is a host process: on the host's network.
+    return !network_hold_.empty() && !u.spec.system &&
+           (u.spec.image.empty() || u.spec.network_mode == NetworkMode::Host);
+}
+
 void Supervisor::emit(const std::string& service, std::string from, std::string to,
                       std::string detail) {
     ServiceEvent ev{++event_seq_,    realtime_us(), service,
@@ -347,6 +367,10 @@ void Supervisor::check_deps(Unit& u) {
         if (u.m.reason != why) {
             u.m.reason = why;
         }
+        return;
+    }
+    if (held_for_network(u)) {
+        u.m.reason = network_hold_;
         return;
     }
     if (image_ready(u)) {

@@ -85,6 +85,13 @@ class Supervisor {
     // Starts every service as its dependencies allow.
     void start_all();
 
+    // The machine's network is being set up (PID 1: network.interfaces, init/main.cc):
+    // until release_host_network(), every service on the host's network (network_mode:
+    // host, and host processes) waits in `waiting` with `why` as its reason. Built-in
+    // system services (the embedded gantry-kv, loopback only) are not held.
+    void hold_host_network(std::string why);
+    void release_host_network();
+
     Status start(const std::string& name);
     Status stop(const std::string& name);
     Status restart(const std::string& name);
@@ -128,6 +135,7 @@ class Supervisor {
     void on_exit(Unit& u, const ExitStatus& st);
     void check_deps(Unit& u);
     bool image_ready(Unit& u);
+    bool held_for_network(const Unit& u) const;
     void image_arrived(const std::string& name, Status result);
     bool resolve_pending(Unit& u);
     bool deps_ready(const Unit& u, std::string& waiting_for) const;
@@ -159,6 +167,7 @@ class Supervisor {
     std::map<int, EventFn> event_subs_;
     Discovery* discovery_ = nullptr;
     bool shutting_down_ = false;
+    std::string network_hold_;  // why host-network services wait; "" = not held
     std::function<void()> shutdown_done_;
     // Sources and processes cannot be destroyed inside their own callbacks; they wait
     // here until a zero-delay timer frees them on the next iteration.

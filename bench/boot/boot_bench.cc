@@ -4,6 +4,13 @@
 //   gantry-boot-bench [--image DIR] [--config FILE] [--runs N] [--append ARGS]
 //                     [--console-dir DIR]   (keeps each boot's console as DIR/boot-N.log)
 //                     [--smp N]             (vCPUs, default 1; TCG is multi-threaded)
+//                     [--no-network]        (no NIC; by default the VM has one, as `vm up` does)
+//                     [--icount]            (QEMU -icount shift=0,sleep=off: guest time counts
+//                                            guest instructions, 1 ns each, so the timeline does
+//                                            not move with the host's load; TCG's translation
+//                                            time is then not in it. For comparing changes on
+//                                            a busy machine, not for the headline numbers)
+//                     [--qemu-arg ARG]...   (one more QEMU argument, for experiments)
 #include <fmt/format.h>
 #include <unistd.h>
 
@@ -48,9 +55,22 @@ int main(int argc, char** argv) {
     std::string config, append, console_dir;
     int runs = 5;
     int smp = 1;
-    for (int i = 1; i + 1 < argc; i += 2) {
+    bool network = true;
+    std::vector<std::string> extra;
+    for (int i = 1; i < argc; i += 2) {
         std::string a = argv[i];
-        if (a == "--image") {
+        if (a == "--no-network") {
+            network = false;
+            --i;
+        } else if (a == "--icount") {
+            extra.insert(extra.end(), {"-icount", "shift=0,sleep=off"});
+            --i;
+        } else if (a == "--qemu-arg" && i + 1 < argc) {
+            extra.push_back(argv[i + 1]);
+        } else if (i + 1 == argc) {
+            fmt::print(stderr, "{} needs a value (or unknown argument)\n", a);
+            return 2;
+        } else if (a == "--image") {
             image = argv[i + 1];
         } else if (a == "--config") {
             config = fs::absolute(argv[i + 1]).string();
@@ -76,8 +96,10 @@ int main(int argc, char** argv) {
                      .work_dir = fs::temp_directory_path().string() + "/gantry-boot-bench." +
                                  std::to_string(getpid()),
                      .config_file = config,
+                     .network = network,
                      .append = append,
-                     .cpus = smp};
+                     .cpus = smp,
+                     .extra_args = extra};
         auto start = std::chrono::steady_clock::now();
         auto vm = Vm::start(cfg);
         if (!vm) {

@@ -26,6 +26,24 @@ SourcePaths paths_in(const TempDir& t) {
     return p;
 }
 
+// The init skips the config drive scan (and virtio_blk) when this says a source before
+// the drives has a config: it must agree with find_source's order.
+TEST(Sources, SourceBeforeDrives) {
+    TempDir t;
+    SourcePaths p = paths_in(t);
+    t.write("drive/user-data", kGood);
+    t.write("var/lib/gantry/config.yaml", kGood);
+    p.config_drives = {t / "drive"};
+    EXPECT_FALSE(has_source_before_drives(p));
+    t.write("proc/cmdline", "console=ttyS0 gantry.config=data:eA==\n");
+    EXPECT_TRUE(has_source_before_drives(p));
+    EXPECT_EQ(find_source(p)->source.kind, SourceKind::kernel_cmdline);
+    t.write("proc/cmdline", "console=ttyS0\n");
+    t.write("fw_cfg/raw", kGood);
+    EXPECT_TRUE(has_source_before_drives(p));
+    EXPECT_EQ(find_source(p)->source.kind, SourceKind::fw_cfg);
+}
+
 TEST(Cmdline, FindsTheLastGantryConfig) {
     EXPECT_EQ(cmdline_config_value("ro gantry.config=/a x gantry.config=/b\n"), "/b");
     EXPECT_EQ(cmdline_config_value("a \"gantry.config=/with space\" b"), "/with space");

@@ -75,6 +75,7 @@ std::vector<std::string> qemu_argv(const VmConfig& cfg) {
         }
         a.insert(a.end(), {"-netdev", net, "-device", "virtio-net-pci,netdev=net0"});
     }
+    a.insert(a.end(), cfg.extra_args.begin(), cfg.extra_args.end());
     return a;
 }
 

@@ -39,6 +39,7 @@ struct VmConfig {
     std::string append;              // extra kernel command line
     int memory_mb = 512;
     int cpus = 1;
+    std::vector<std::string> extra_args;  // appended to QEMU's argv (bench: -icount)
 };
 
 // One line from the event channel: {"event": NAME, "t": SECONDS, ...}.
