@@ -9,7 +9,9 @@
 
 #include <chrono>
 
+#include "base/fd.h"
 #include "base/log.h"
+#include "supervisor/driver.h"
 #include "supervisor/notify.h"
 #include "supervisor/unit.h"
 
@@ -115,8 +117,9 @@ void Supervisor::extend_timer(Unit& u, Duration extra) {
 
 namespace {
 
-// Until the first check passes, checks come quicker than `interval`: the first right at
-// start, then after 50 ms, 100 ms, 200 ms ... up to `interval` (Kubernetes probes right
+// Until the first check passes, checks come quicker than `interval`: the first as soon as
+// the service has gone idle (at most 50 ms after start, below), then after 50 ms, 100 ms,
+// 200 ms ... up to `interval` (Kubernetes probes right
 // away too; Docker waits a whole interval, so a service healthy in 50 ms would look
 // starting for 30 s). Failed quick checks within the first interval do not count, so a
 // slow starter is not marked unhealthy sooner than with the plain cadence.
@@ -127,7 +130,31 @@ Duration next_probe(Duration last, Duration interval) {
     return std::min(next, interval);
 }
 
+// The first check waits for the service to go idle, looking at its cgroup's CPU time every
+// 5 ms for at most kFirstProbe: a check right at start competes for the CPU with the
+// service it checks (on one CPU it slows the start and almost always fails; under QEMU's
+// TCG each costs 30-70 ms), while one made once the service sits waiting mostly passes.
+constexpr Duration kSettlePoll = std::chrono::milliseconds(5);
+
+std::optional<uint64_t> cpu_usage_usec(const std::string& cgroup) {
+    if (cgroup.empty()) {
+        return std::nullopt;
+    }
+    auto text = read_file(cgroup + "/cpu.stat");
+    return text ? parse_events_counter(*text, "usage_usec") : std::nullopt;
+}
+
 }  // namespace
+
+bool health_settled(std::optional<uint64_t> usage, uint64_t& last, Duration waited,
+                    Duration max_wait) {
+    if (!usage) {
+        return true;  // no cgroup to look at: check at once
+    }
+    bool idle = *usage > 0 && *usage == last;
+    last = *usage;
+    return idle || waited >= max_wait;
+}
 
 void Supervisor::start_health(Unit& u) {
     if (!u.spec.healthcheck) {
@@ -138,6 +165,8 @@ void Supervisor::start_health(Unit& u) {
     u.health_failures = 0;
     u.health_probe = Duration(0);
     u.health_since = loop_.now();
+    u.health_settling = true;
+    u.health_cpu_usec = 0;
     if (!u.health_timer.valid()) {
         auto t = loop_.after(Duration(0), [this, &u] { run_health(u); });
         if (!t) {
@@ -159,6 +188,14 @@ void Supervisor::run_health(Unit& u) {
         // A check of the previous run is still being killed: try again next interval.
         (void)u.health_timer.rearm(u.spec.healthcheck->interval);
         return;
+    }
+    if (u.health_settling) {
+        auto usage = cpu_usage_usec(u.proc ? u.proc->started.cgroup : std::string());
+        if (!health_settled(usage, u.health_cpu_usec, loop_.now() - u.health_since, kFirstProbe)) {
+            (void)u.health_timer.rearm(kSettlePoll);
+            return;
+        }
+        u.health_settling = false;
     }
     const HealthCheck& hc = *u.spec.healthcheck;
     uint64_t gen = u.health_gen;

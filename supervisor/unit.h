@@ -75,6 +75,8 @@ struct Supervisor::Unit {
     Duration health_since{0};
     int health_failures = 0;
     Duration health_probe{0};  // the last quick-start delay; 0 once a check passed
+    bool health_settling = false;  // before the first check: waiting for the service to idle
+    uint64_t health_cpu_usec = 0;  // its cgroup's cpu.stat usage_usec at the last look
     std::string health_output;
     Source health_timer;
     Job* health_job = nullptr;
@@ -85,5 +87,12 @@ struct Supervisor::Unit {
     bool restart_after_stop = false;
     bool image_wait = false;  // waiting for an image helper run (image_fetcher.h)
 };
+
+// Before a service's first healthcheck (supervisor_io.cc): whether to run it now. `usage`
+// is the cgroup's CPU time (cpu.stat usage_usec; nullopt without a cgroup), `last` the
+// previous look's, updated here; `waited` the time since the service started. Yes once the
+// service has run and its CPU time stood still between two looks, or after `max_wait`.
+bool health_settled(std::optional<uint64_t> usage, uint64_t& last, Duration waited,
+                    Duration max_wait);
 
 }  // namespace gantry::supervisor

@@ -6,6 +6,7 @@
 
 #include "base/event_loop.h"
 #include "supervisor/supervisor.h"
+#include "supervisor/unit.h"
 
 namespace gantry::supervisor {
 namespace {
@@ -74,6 +75,24 @@ TEST(NetworkHold, ContainersInTheirOwnNetworkAreNotHeld) {
     EXPECT_NE(sup.status("own")->state, State::Waiting);
     EXPECT_EQ(sup.status("host")->state, State::Waiting);
     EXPECT_EQ(sup.status("host")->reason, "waiting for the network");
+}
+
+// The first healthcheck waits for the service to go idle: its cgroup's CPU time must have
+// moved (it ran) and then stood still between two looks; at most `max_wait`.
+TEST(HealthSettle, WaitsForTheServiceToRunThenIdle) {
+    using std::chrono::milliseconds;
+    const Duration max = milliseconds(50);
+    uint64_t last = 0;
+    EXPECT_FALSE(health_settled(0, last, milliseconds(0), max));    // not run yet
+    EXPECT_FALSE(health_settled(0, last, milliseconds(5), max));    // still not
+    EXPECT_FALSE(health_settled(800, last, milliseconds(10), max));  // running
+    EXPECT_FALSE(health_settled(1900, last, milliseconds(15), max));
+    EXPECT_TRUE(health_settled(1900, last, milliseconds(20), max));  // stood still
+    uint64_t busy = 0;
+    EXPECT_FALSE(health_settled(100, busy, milliseconds(45), max));
+    EXPECT_TRUE(health_settled(200, busy, milliseconds(50), max));  // busy, but time is up
+    uint64_t none = 0;
+    EXPECT_TRUE(health_settled(std::nullopt, none, milliseconds(0), max));  // no cgroup
 }
 
 }  // namespace
