@@ -1,8 +1,10 @@
 #include "base/pidfd.h"
 
 #include <linux/sched.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -65,6 +67,27 @@ Result<std::optional<PidFd>> PidFd::fork(uint64_t extra_flags) {
         return std::optional<PidFd>();
     }
     return std::optional<PidFd>(PidFd(Fd(pidfd), static_cast<pid_t>(pid)));
+}
+
+Result<PidFd> PidFd::vfork_exec(int (*fn)(void*), void* arg) {
+    // The child's stack: it runs while the caller is suspended, then execs, so one small
+    // mapping per call is enough and is freed as soon as clone returns.
+    constexpr size_t kStack = 256 * 1024;
+    void* stack = ::mmap(nullptr, kStack, PROT_READ | PROT_WRITE,
+                         MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+    if (stack == MAP_FAILED) {
+        return fail(Error::sys("stack for the child"));
+    }
+    int pidfd = -1;
+    pid_t pid = ::clone(fn, static_cast<char*>(stack) + kStack,
+                        CLONE_VM | CLONE_VFORK | CLONE_PIDFD | SIGCHLD, arg, &pidfd);
+    int saved = errno;
+    ::munmap(stack, kStack);
+    if (pid < 0) {
+        errno = saved;
+        return fail(Error::sys("clone"));
+    }
+    return PidFd(Fd(pidfd), pid);
 }
 
 Status PidFd::send_signal(int sig) const {

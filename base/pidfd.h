@@ -38,6 +38,12 @@ class PidFd {
     // child returns std::nullopt. `extra_flags` may add namespace flags (CLONE_NEWPID ...).
     // The child of a multi-threaded parent may only call async-signal-safe functions.
     static Result<std::optional<PidFd>> fork(uint64_t extra_flags = 0);
+    // Runs fn(arg) in a child that shares this process's memory until it execs or exits
+    // (clone CLONE_VM|CLONE_VFORK, as posix_spawn does): no page tables are copied and
+    // nothing is left copy-on-write in the caller, which is suspended meanwhile, so on
+    // return the child has exec'd or exited. fn runs on a stack of its own and may only
+    // make async-signal-safe calls on memory prepared before; it must execve or _exit.
+    static Result<PidFd> vfork_exec(int (*fn)(void*), void* arg);
 
     pid_t pid() const { return pid_; }
     int fd() const { return fd_.get(); }

@@ -57,11 +57,8 @@ void load_by_name(const ModuleIndex& index, const std::vector<std::string>& name
 void late_helper(const EventChannel& ev, int w, const std::vector<LinkStep>& links) {
     auto text = read_file(kModuleIndexPath);
     ModuleIndex index = text ? parse_module_index(*text) : ModuleIndex{};
-    // 1. The ACPI power button (drivers/acpi/button.c) as /dev/input/eventN.
-    load_by_name(index, {"button", "evdev"}, "the power button");
-    (void)write_all(w, "b");
-    // 2. The NIC driver and the static links. finit_module returns once the driver has
-    // probed, so eth0 exists after it.
+    // 1. The NIC driver and the static links, first: host-network services wait for them.
+    // finit_module returns once the driver has probed, so eth0 exists after it.
     if (!links.empty()) {
         load_by_name(index, {"virtio_net"}, "network.interfaces");
         auto errors = apply_links(links);
@@ -72,6 +69,9 @@ void late_helper(const EventChannel& ev, int w, const std::vector<LinkStep>& lin
         ev.emit("network", fmt::format("\"links\":{},\"errors\":{}", links.size(), errors.size()));
         (void)write_all(w, "n");
     }
+    // 2. The ACPI power button (drivers/acpi/button.c) as /dev/input/eventN.
+    load_by_name(index, {"button", "evdev"}, "the power button");
+    (void)write_all(w, "b");
     // 3. The rest at the lowest priority: on the one vCPU the first container starts get
     // the CPU first (nice, not SCHED_IDLE: a busy service cannot starve them).
     (void)::setpriority(PRIO_PROCESS, 0, 19);
@@ -262,9 +262,9 @@ Status Pid1::attach(EventLoop& loop, sv::Supervisor& sup, const std::string& api
     loop_ = &loop;
     sup_ = &sup;
     shutdown_ = std::move(shutdown);
-    // The late helper, while services start: the power button's modules first, then the
-    // NIC and network.interfaces (when the config names any), then every other module at
-    // the lowest priority. It tells PID 1 on a pipe: 'b' = watch the power button now,
+    // The late helper, while services start: the NIC and network.interfaces (when the
+    // config names any) first, then the power button's modules, then every other module
+    // at the lowest priority. It tells PID 1 on a pipe: 'b' = watch the power button now,
     // 'n' = the links are set (host-network services may start); EOF = it is done or died.
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) < 0) {

@@ -195,6 +195,16 @@ Status resolve_user(const std::string& user, ChildPlan& plan) {
     child_fail(report_fd, kExec);
 }
 
+struct ChildStart {
+    const ChildPlan* plan;
+    int report_fd;
+};
+
+int child_entry(void* arg) {
+    auto* c = static_cast<ChildStart*>(arg);
+    child_main(*c->plan, c->report_fd);
+}
+
 Result<PidFd> spawn(const ServiceSpec& spec, const std::vector<std::string>& args,
                     std::vector<std::string> env, int out_fd, int err_fd, int cgroup_procs_fd) {
     ChildPlan p;
@@ -219,10 +229,11 @@ Result<PidFd> spawn(const ServiceSpec& spec, const std::vector<std::string>& arg
     p.cgroup_procs_fd = cgroup_procs_fd;
 
     FdPair report = GANTRY_TRY(make_pipe());
-    auto forked = GANTRY_TRY_CTX(PidFd::fork(), "start service {}", spec.name);
-    if (!forked) {
-        child_main(p, report.write.get());
-    }
+    // vfork-style: in PID 1 a fork would copy its page tables and leave every page
+    // copy-on-write for the one execve that follows (costly under QEMU's TCG).
+    ChildStart start{&p, report.write.get()};
+    auto forked =
+        GANTRY_TRY_CTX(PidFd::vfork_exec(child_entry, &start), "start service {}", spec.name);
     report.write.reset();
     // EOF means exec happened (the pipe was CLOEXEC); 8 bytes mean a step failed.
     int msg[2] = {0, 0};
@@ -231,11 +242,11 @@ Result<PidFd> spawn(const ServiceSpec& spec, const std::vector<std::string>& arg
         n = ::read(report.read.get(), msg, sizeof msg);
     } while (n < 0 && errno == EINTR);
     if (n == static_cast<ssize_t>(sizeof msg)) {
-        (void)forked->wait();
+        (void)forked.wait();
         return fail(Error::with_errno(
             msg[1], fmt::format("service {}: {} ({})", spec.name, step_name(msg[0]), p.exe)));
     }
-    return std::move(*forked);
+    return forked;
 }
 
 std::vector<std::string> base_env(const ServiceSpec& spec) {

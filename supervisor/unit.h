@@ -74,7 +74,7 @@ struct Supervisor::Unit {
     uint64_t health_gen = 0;  // bumped per run, so a late result of an old run is dropped
     Duration health_since{0};
     int health_failures = 0;
-    Duration health_probe{0};  // the last quick-start delay; 0 once a check passed
+    Duration health_probe{0};      // the last quick-start delay; 0 once a check passed
     bool health_settling = false;  // before the first check: waiting for the service to idle
     uint64_t health_cpu_usec = 0;  // its cgroup's cpu.stat usage_usec at the last look
     std::string health_output;

@@ -2,7 +2,10 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
+#include <sys/syscall.h>
 #include <unistd.h>
+
+#include <string>
 
 namespace gantry {
 namespace {
@@ -43,6 +46,46 @@ TEST(PidFd, ForkAndWaitExitCode) {
     EXPECT_EQ(st->code, 7);
     EXPECT_FALSE(st->success());
     EXPECT_EQ(st->str(), "exited with code 7");
+}
+
+// vfork_exec: the child shares our memory and we are suspended until it exits or execs.
+struct VforkProbe {
+    int seen_by_child = 0;
+    pid_t child_pid = 0;
+};
+
+int vfork_probe_child(void* arg) {
+    auto* p = static_cast<VforkProbe*>(arg);
+    p->seen_by_child = 42;  // visible to the parent: same memory
+    p->child_pid = static_cast<pid_t>(::syscall(SYS_getpid));
+    ::_exit(5);
+}
+
+int vfork_exec_child(void* arg) {
+    char* const* argv = static_cast<char* const*>(arg);
+    ::execve(argv[0], argv, nullptr);
+    ::_exit(127);
+}
+
+TEST(PidFd, VforkExecSharesMemoryAndReturnsAfterTheChildIsDone) {
+    VforkProbe probe;
+    auto p = PidFd::vfork_exec(vfork_probe_child, &probe);
+    ASSERT_TRUE(p) << p.error().str();
+    // Suspended until the child's _exit: its writes are already here.
+    EXPECT_EQ(probe.seen_by_child, 42);
+    EXPECT_EQ(probe.child_pid, p->pid());
+    EXPECT_NE(p->pid(), ::getpid());
+    auto st = p->wait();
+    ASSERT_TRUE(st);
+    EXPECT_EQ(st->code, 5);
+
+    std::string sh = "/bin/sh", c = "-c", cmd = "exit 3";
+    char* argv[] = {sh.data(), c.data(), cmd.data(), nullptr};
+    auto e = PidFd::vfork_exec(vfork_exec_child, argv);
+    ASSERT_TRUE(e) << e.error().str();
+    auto est = e->wait();
+    ASSERT_TRUE(est);
+    EXPECT_EQ(est->code, 3);
 }
 
 TEST(PidFd, ChildKilledBySignalIsSeenThroughPidfd) {

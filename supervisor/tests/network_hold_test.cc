@@ -83,8 +83,8 @@ TEST(HealthSettle, WaitsForTheServiceToRunThenIdle) {
     using std::chrono::milliseconds;
     const Duration max = milliseconds(50);
     uint64_t last = 0;
-    EXPECT_FALSE(health_settled(0, last, milliseconds(0), max));    // not run yet
-    EXPECT_FALSE(health_settled(0, last, milliseconds(5), max));    // still not
+    EXPECT_FALSE(health_settled(0, last, milliseconds(0), max));     // not run yet
+    EXPECT_FALSE(health_settled(0, last, milliseconds(5), max));     // still not
     EXPECT_FALSE(health_settled(800, last, milliseconds(10), max));  // running
     EXPECT_FALSE(health_settled(1900, last, milliseconds(15), max));
     EXPECT_TRUE(health_settled(1900, last, milliseconds(20), max));  // stood still
