@@ -180,11 +180,14 @@ Status resolve_user(const std::string& user, ChildPlan& plan) {
         child_fail(report_fd, kChdir);
     }
     // 6. Credentials: groups and gid before uid, while we still may.
+    //    Raw system calls: the child shares the parent's memory (PidFd::vfork_exec), and
+    //    glibc's wrappers in a process with threads (PID 1's discovery thread) would apply
+    //    the change to every thread of the parent as well (the setxid broadcast).
     if (p.set_user) {
-        if (::setgroups(0, nullptr) < 0 || ::setgid(p.gid) < 0) {
+        if (::syscall(SYS_setgroups, 0, nullptr) < 0 || ::syscall(SYS_setgid, p.gid) < 0) {
             child_fail(report_fd, kSetgid);
         }
-        if (::setuid(p.uid) < 0) {
+        if (::syscall(SYS_setuid, p.uid) < 0) {
             child_fail(report_fd, kSetuid);
         }
     }

@@ -113,6 +113,36 @@ TEST_F(HostMode, DependencyOrderAndHealthGating) {
     unlink(flag.c_str());
 }
 
+// A host process with `user`: the child (started vfork-style, sharing gantry-init's memory
+// until exec) changes its own credentials only; gantry-init stays root and keeps working.
+TEST_F(HostMode, UserAppliesToTheServiceOnly) {
+    auto h =
+        HostInit::start({{"nobody",
+                          {{"command", json::array({"/bin/sh", "-c", "id -u; id -g; sleep 100"})},
+                           {"user", "65534:65534"}}}});
+    ASSERT_TRUE(h->wait_state("nobody", "running", 3s));
+    json lines;
+    for (int i = 0; i < 100; ++i) {
+        lines = h->raw_call({{"cmd", "logs"}, {"service", "nobody"}})["lines"];
+        if (lines.size() >= 2) {
+            break;
+        }
+        std::this_thread::sleep_for(20ms);
+    }
+    ASSERT_EQ(lines.size(), 2u) << lines.dump();
+    EXPECT_NE(lines[0].get<std::string>().find("65534"), std::string::npos) << lines.dump();
+    EXPECT_NE(lines[1].get<std::string>().find("65534"), std::string::npos) << lines.dump();
+    std::ifstream status("/proc/" + std::to_string(h->pid()) + "/status");
+    std::string line, uid;
+    while (std::getline(status, line)) {
+        if (line.starts_with("Uid:")) {
+            uid = line;
+        }
+    }
+    EXPECT_EQ(uid, "Uid:\t0\t0\t0\t0") << "gantry-init's own credentials changed";
+    EXPECT_EQ(h->raw_call({{"cmd", "ps"}})["ok"], true);
+}
+
 TEST_F(HostMode, NotifyReadinessAndStatus) {
     auto h = HostInit::start(
         {{"daemon", {{"command", json::array({NOTIFY_HELPER_BIN, "400"})}, {"notify", true}}}});
