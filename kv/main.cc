@@ -14,8 +14,7 @@ namespace {
 void usage() {
     std::fprintf(stderr,
                  "usage: gantry-kv [--listen HOST:PORT]... [--unix PATH|''] "
-                 "[--data-dir DIR|''] [--progress-interval-ms N] [--realtime-priority N] "
-                 "[--no-io-uring]\n"
+                 "[--data-dir DIR|''] [--progress-interval-ms N] [--realtime-priority N]\n"
                  "  defaults: --listen 127.0.0.1:2379 --unix /run/gantry/kv.sock "
                  "--data-dir /var/lib/gantry/kv\n"
                  "  an empty --data-dir keeps everything in memory (tests only)\n"
@@ -67,8 +66,6 @@ int main(int argc, char** argv) {
                 return 2;
             }
             opts.progress_interval = std::chrono::milliseconds(ms);
-        } else if (a == "--no-io-uring") {
-            opts.io_uring = false;
         } else if (a == "--realtime-priority") {
             std::string v = value();
             char* end = nullptr;

@@ -21,10 +21,6 @@ constexpr size_t kMaxBody = 4u << 20;  // well above etcd's 1.5 MiB request limi
 constexpr uint64_t kTagSignal = 1ull << 62;
 constexpr uint64_t kTagListen = 1ull << 61;
 constexpr int kIdleTrimMs = 50;
-// io_uring batches: up to this many connections per io_uring_enter, each read into its own
-// slot of this size (a larger request is read on with plain reads).
-constexpr unsigned kUringEntries = 64;
-constexpr size_t kReadSlot = 16 << 10;
 
 Status epoll_add(int ep, int fd, uint32_t events, uint64_t tag) {
     epoll_event ev{};
@@ -62,15 +58,6 @@ Status ServerImpl::init() {
         if (rep.torn_tail) {
             log::warn("recovered a torn WAL tail",
                       {{"dir", opts_.data_dir}, {"broken_copy", rep.broken_copy}});
-        }
-    }
-    if (opts_.io_uring) {
-        if (auto u = Uring::create(kUringEntries)) {
-            uring_ = std::move(*u);
-            read_slots_ = std::make_unique_for_overwrite<char[]>(uring_->capacity() * kReadSlot);
-        } else {
-            log::info("io_uring unavailable; one system call per socket read and send",
-                      {{"error", u.error().str()}});
         }
     }
     store_.set_listener(this);
@@ -162,61 +149,32 @@ void ServerImpl::close_conn(int fd) {
     conns_.erase(fd);
 }
 
-bool ServerImpl::take_read(Conn& c, const char* buf, ssize_t n, int err, size_t buf_size) {
-    if (n > 0) {
-        c.in.append(buf, static_cast<size_t>(n));
-        // Short read: the socket is drained. Not reading again to see EAGAIN saves a
-        // system call per request; epoll is level-triggered, so anything that arrives
-        // meanwhile (or the peer's close) wakes the loop again.
-        return static_cast<size_t>(n) == buf_size;
-    }
-    if (n == 0 || (err != EAGAIN && err != EINTR)) {
-        c.closing = true;
-        c.pending.clear();
-        c.out.clear();
-        return false;
-    }
-    return err == EINTR;
-}
-
 void ServerImpl::on_readable(Conn& c) {
     char buf[65536];
-    while (!c.closing) {
+    while (true) {
         ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
-        if (!take_read(c, buf, n, n < 0 ? errno : 0, sizeof buf)) {
-            break;
+        if (n > 0) {
+            c.in.append(buf, static_cast<size_t>(n));
+            if (static_cast<size_t>(n) < sizeof buf) {
+                // Short read: the socket is drained. Not reading again to see EAGAIN saves a
+                // system call per request; epoll is level-triggered, so anything that
+                // arrives meanwhile (or the peer's close) wakes the loop again.
+                break;
+            }
+            continue;
         }
+        if (n == 0 || (errno != EAGAIN && errno != EINTR)) {
+            c.closing = true;
+            c.pending.clear();
+            c.out.clear();
+        }
+        if (n < 0 && errno == EINTR) {
+            continue;
+        }
+        break;
     }
     if (!c.closing) {
         process(c);
-    }
-}
-
-void ServerImpl::read_batch(const std::vector<Conn*>& ready) {
-    std::vector<int32_t> res;
-    for (size_t start = 0; start < ready.size(); start += uring_->capacity()) {
-        size_t m = std::min<size_t>(uring_->capacity(), ready.size() - start);
-        for (size_t i = 0; i < m; ++i) {
-            uring_->recv(ready[start + i]->fd.get(), read_slots_.get() + i * kReadSlot, kReadSlot,
-                         i);
-        }
-        res.assign(m, -ECANCELED);
-        uring_->submit([&](uint64_t i, int32_t r) { res[i] = r; });
-        for (size_t i = 0; i < m; ++i) {
-            Conn& c = *ready[start + i];
-            if (res[i] == -ECANCELED) {
-                on_readable(c);  // the kernel did not take it: a plain read
-                continue;
-            }
-            const char* slot = read_slots_.get() + i * kReadSlot;
-            bool more = res[i] >= 0 ? take_read(c, slot, res[i], 0, kReadSlot)
-                                    : take_read(c, slot, -1, -res[i], kReadSlot);
-            if (more) {
-                on_readable(c);  // a full slot (or EINTR): read on, then process
-            } else if (!c.closing) {
-                process(c);
-            }
-        }
     }
 }
 
@@ -329,16 +287,12 @@ void ServerImpl::send_chunk(Conn& c, std::string_view msg, uint64_t seq) {
     send(c, fmt::format("{:x}\r\n{}\n\r\n", msg.size() + 1, msg), seq);
 }
 
-void ServerImpl::release_pending(Conn& c) {
+void ServerImpl::flush(Conn& c) {
     uint64_t d = durable();
     while (!c.pending.empty() && c.pending.front().first <= d) {
         c.out += c.pending.front().second;
         c.pending.pop_front();
     }
-}
-
-void ServerImpl::flush(Conn& c) {
-    release_pending(c);
     while (!c.out.empty()) {
         ssize_t n = ::send(c.fd.get(), c.out.data(), c.out.size(), MSG_NOSIGNAL);
         if (n > 0) {
@@ -420,53 +374,7 @@ void ServerImpl::on_timers() {
     }
 }
 
-void ServerImpl::flush_all() {
-    std::vector<Conn*> sendable;
-    for (auto& [fd, c] : conns_) {
-        if (!c->out.empty() || !c->pending.empty()) {
-            release_pending(*c);
-            if (!c->out.empty()) {
-                sendable.push_back(c.get());
-            }
-        }
-    }
-    if (!uring_ || sendable.size() < 2) {
-        for (Conn* c : sendable) {
-            flush(*c);
-        }
-        return;
-    }
-    // One io_uring_enter for the round's responses instead of one send(2) each. Each
-    // connection gets one non-blocking send of its whole output; what the socket did not
-    // take (a full send buffer) waits for EPOLLOUT, as after a short send(2).
-    std::vector<int32_t> res;
-    for (size_t start = 0; start < sendable.size(); start += uring_->capacity()) {
-        size_t m = std::min<size_t>(uring_->capacity(), sendable.size() - start);
-        for (size_t i = 0; i < m; ++i) {
-            Conn& c = *sendable[start + i];
-            uring_->send(c.fd.get(), c.out.data(), c.out.size(), i);
-        }
-        res.assign(m, -ECANCELED);
-        uring_->submit([&](uint64_t i, int32_t r) { res[i] = r; });
-        for (size_t i = 0; i < m; ++i) {
-            Conn& c = *sendable[start + i];
-            if (res[i] > 0) {
-                c.out.erase(0, static_cast<size_t>(res[i]));
-            } else if (res[i] == -ECANCELED || res[i] == -EINTR) {
-                flush(c);  // the kernel did not take it: a plain send
-                continue;
-            } else if (res[i] < 0 && res[i] != -EAGAIN) {
-                c.closing = true;
-                c.out.clear();
-                c.pending.clear();
-            }
-            update_interest(c);
-        }
-    }
-}
-
 void ServerImpl::handle_events(const epoll_event* events, int n) {
-    ready_.clear();
     for (int i = 0; i < n; ++i) {
         uint64_t tag = events[i].data.u64;
         if (tag == kTagSignal) {
@@ -476,15 +384,8 @@ void ServerImpl::handle_events(const epoll_event* events, int n) {
         } else if (auto it = conns_.find(static_cast<int>(tag)); it != conns_.end()) {
             Conn& c = *it->second;
             if (events[i].events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)) {
-                ready_.push_back(&c);
+                on_readable(c);
             }
-        }
-    }
-    if (uring_ && ready_.size() >= 2) {
-        read_batch(ready_);  // one io_uring_enter instead of a read(2) per connection
-    } else {
-        for (Conn* c : ready_) {
-            on_readable(*c);
         }
     }
 }
@@ -532,9 +433,11 @@ Status ServerImpl::run() {
             on_durable();
         }
         // Everything that became sendable in this round goes out now, in one pass.
-        flush_all();
         std::vector<int> dead;
         for (auto& [fd, c] : conns_) {
+            if (!c->out.empty() || !c->pending.empty()) {
+                flush(*c);
+            }
             if (c->closing && c->out.empty()) {
                 dead.push_back(fd);
             }

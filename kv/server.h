@@ -24,9 +24,6 @@ struct ServerOptions {
     std::chrono::milliseconds progress_interval{10 * 60 * 1000};  // etcd's default
     uint64_t cluster_id = 0x67616e747279ull;                      // "gantry"
     uint64_t member_id = 0x6b762d31ull;                           // "kv-1"
-    // Batch a round's socket reads and sends through io_uring (kv/uring.h); without it, or
-    // where the kernel refuses io_uring, one read(2) and one send(2) per connection.
-    bool io_uring = true;
 };
 
 class ServerImpl;

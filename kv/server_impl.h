@@ -2,8 +2,6 @@
 // gateway.cc (the etcd API on top). Not part of the library's interface.
 #pragma once
 
-#include <sys/types.h>
-
 #include <deque>
 #include <map>
 #include <memory>
@@ -16,7 +14,6 @@
 #include "kv/json.h"
 #include "kv/server.h"
 #include "kv/store.h"
-#include "kv/uring.h"
 #include "kv/wal.h"
 
 namespace gantry::kv {
@@ -79,15 +76,6 @@ class ServerImpl : public StoreListener {
     void accept_all(int lfd);
     void handle_events(const struct epoll_event* events, int n);
     void on_readable(Conn& c);
-    // After a read of `n` bytes from `buf` (or -1 with errno `err`): keeps them, marks the
-    // connection closing at EOF or an error; true if the socket may hold more.
-    bool take_read(Conn& c, const char* buf, ssize_t n, int err, size_t buf_size);
-    // Reads every connection in `ready` through one io_uring_enter, then processes them.
-    void read_batch(const std::vector<Conn*>& ready);
-    // Sends every connection's sendable output; through one io_uring_enter when several.
-    void flush_all();
-    // Moves responses whose WAL sequence is durable from `pending` to `out`.
-    void release_pending(Conn& c);
     void process(Conn& c);
     void flush(Conn& c);
     void update_interest(Conn& c);
@@ -128,11 +116,6 @@ class ServerImpl : public StoreListener {
     Clock::time_point next_progress_;
     bool stopping_ = false;
     bool busy_since_trim_ = false;  // events arrived since the last malloc_trim
-    std::unique_ptr<Uring> uring_;  // null: plain read(2)/send(2) per connection
-    // Receive slots for read_batch(), one per connection of a batch (pages are touched
-    // only as far as requests fill them).
-    std::unique_ptr<char[]> read_slots_;
-    std::vector<Conn*> ready_;  // connections readable in this round (reused)
 };
 
 // Maps a gRPC code to the HTTP status grpc-gateway gives it.
