@@ -66,8 +66,6 @@ int main(int argc, char** argv) {
                 return 2;
             }
             opts.progress_interval = std::chrono::milliseconds(ms);
-        } else if (a == "--spin-us") {
-            opts.spin = std::chrono::microseconds(std::stol(value()));
         } else if (a == "--realtime-priority") {
             std::string v = value();
             char* end = nullptr;

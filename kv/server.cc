@@ -21,8 +21,6 @@ constexpr size_t kMaxBody = 4u << 20;  // well above etcd's 1.5 MiB request limi
 constexpr uint64_t kTagSignal = 1ull << 62;
 constexpr uint64_t kTagListen = 1ull << 61;
 constexpr int kIdleTrimMs = 50;
-// Waits caught by a poll in a row that re-enable polling after a poll found nothing.
-constexpr int kSpinCredit = 8;
 
 Status epoll_add(int ep, int fd, uint32_t events, uint64_t tag) {
     epoll_event ev{};
@@ -392,41 +390,6 @@ void ServerImpl::handle_events(const epoll_event* events, int n) {
     }
 }
 
-int ServerImpl::wait_events(epoll_event* events, int max, int timeout) {
-    bool answered = answered_;
-    answered_ = false;
-    if (opts_.spin.count() == 0 || !answered || timeout == 0) {
-        return ::epoll_wait(epoll_.get(), events, max, timeout);
-    }
-    // This round answered requests: the clients' next requests may be a few tens of µs
-    // away. Sleeping in epoll_wait for them costs more than that here: the CPU halts (a VM
-    // exit on this machine's PVM guest, which has no cpuidle driver), and the client's send
-    // must wake it (an IPI, a VM entry, a context switch). So poll for up to opts_.spin
-    // first. Adaptive, like cpuidle's haltpoll: a poll that finds nothing costs its whole
-    // window and stops polling until kSpinCredit waits in a row would have been caught by
-    // one (a client that answers slower, or one that can only run on this CPU when the
-    // loop sleeps: SCHED_FIFO is not preempted by it).
-    auto start = Clock::now();
-    if (spin_credit_ > 0) {
-        auto until = start + opts_.spin;
-        do {
-            int n = ::epoll_wait(epoll_.get(), events, max, 0);
-            if (n != 0) {
-                return n;
-            }
-        } while (Clock::now() < until);
-        spin_credit_ = -kSpinCredit;
-        start = Clock::now();
-    }
-    int n = ::epoll_wait(epoll_.get(), events, max, timeout);
-    if (n > 0 && Clock::now() - start < opts_.spin) {
-        spin_credit_ = std::min(spin_credit_ + 1, 1);  // a poll would have caught it
-    } else {
-        spin_credit_ = -kSpinCredit;
-    }
-    return n;
-}
-
 Status ServerImpl::run() {
     epoll_event events[256];
     while (!stopping_) {
@@ -441,7 +404,7 @@ Status ServerImpl::run() {
         if (busy_since_trim_) {
             timeout = std::min(timeout, kIdleTrimMs);
         }
-        int n = wait_events(events, 256, timeout);
+        int n = ::epoll_wait(epoll_.get(), events, 256, timeout);
         if (n < 0 && errno != EINTR) {
             return fail(Error::sys("epoll_wait"));
         }
@@ -473,7 +436,6 @@ Status ServerImpl::run() {
         std::vector<int> dead;
         for (auto& [fd, c] : conns_) {
             if (!c->out.empty() || !c->pending.empty()) {
-                answered_ = true;
                 flush(*c);
             }
             if (c->closing && c->out.empty()) {

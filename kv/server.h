@@ -24,9 +24,6 @@ struct ServerOptions {
     std::chrono::milliseconds progress_interval{10 * 60 * 1000};  // etcd's default
     uint64_t cluster_id = 0x67616e747279ull;                      // "gantry"
     uint64_t member_id = 0x6b762d31ull;                           // "kv-1"
-    // After answering, poll (epoll_wait with no timeout) this long for the next request
-    // before sleeping; 0: always sleep. See ServerImpl::wait_events.
-    std::chrono::microseconds spin{50};
 };
 
 class ServerImpl;

@@ -82,8 +82,6 @@ class ServerImpl : public StoreListener {
     void close_conn(int fd);
     void on_durable();
     void on_timers();
-    // epoll_wait, polling first for opts_.spin after a round that answered requests.
-    int wait_events(struct epoll_event* events, int max, int timeout);
     uint64_t barrier() const { return wal_ ? wal_->last_seq() : 0; }
     uint64_t durable() const { return wal_ ? wal_->durable_seq() : 0; }
     // Queues bytes that depend on WAL sequence `seq`.
@@ -118,8 +116,6 @@ class ServerImpl : public StoreListener {
     Clock::time_point next_progress_;
     bool stopping_ = false;
     bool busy_since_trim_ = false;  // events arrived since the last malloc_trim
-    bool answered_ = false;         // this round sent responses
-    int spin_credit_ = 1;           // > 0: poll before sleeping (wait_events)
 };
 
 // Maps a gRPC code to the HTTP status grpc-gateway gives it.
