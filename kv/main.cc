@@ -1,11 +1,14 @@
 // gantry-kv: the etcd-v3-compatible key-value store daemon. Flags in, Server out.
+#include <fmt/ranges.h>
 #include <malloc.h>
+#include <sys/stat.h>
 
 #include <cstdio>
 #include <cstring>
 #include <string>
 
 #include "base/log.h"
+#include "kv/affinity.h"
 #include "kv/realtime.h"
 #include "kv/server.h"
 
@@ -14,12 +17,41 @@ namespace {
 void usage() {
     std::fprintf(stderr,
                  "usage: gantry-kv [--listen HOST:PORT]... [--unix PATH|''] "
-                 "[--data-dir DIR|''] [--progress-interval-ms N] [--realtime-priority N]\n"
+                 "[--data-dir DIR|''] [--progress-interval-ms N] [--realtime-priority N] "
+                 "[--affinity storage|any]\n"
                  "  defaults: --listen 127.0.0.1:2379 --unix /run/gantry/kv.sock "
                  "--data-dir /var/lib/gantry/kv\n"
                  "  an empty --data-dir keeps everything in memory (tests only)\n"
                  "  --realtime-priority: SCHED_FIFO priority (default 1; 0: normal "
-                 "scheduling)\n");
+                 "scheduling)\n"
+                 "  --affinity: storage (default) runs on the CPUs that take the data "
+                 "disk's interrupts; any: wherever the scheduler puts it\n");
+}
+
+// Not fatal: without the sysfs information (a container, a virtual filesystem) the server
+// runs wherever the scheduler puts it.
+void pin_to_storage_irqs(const std::string& dir) {
+    struct stat st {};
+    if (::stat(dir.c_str(), &st) < 0) {
+        return;
+    }
+    auto irq = gantry::kv::storage_irq_cpus(st.st_dev);
+    if (!irq) {
+        gantry::log::info("gantry-kv not pinned to its disk's interrupt CPUs",
+                          {{"error", irq.error().str()}});
+        return;
+    }
+    auto pinned = gantry::kv::pin_to(irq->cpus);
+    if (!pinned) {
+        gantry::log::warn("gantry-kv not pinned to its disk's interrupt CPUs",
+                          {{"error", pinned.error().str()}});
+        return;
+    }
+    if (*pinned) {
+        gantry::log::info(
+            "gantry-kv runs on its disk's interrupt CPUs",
+            {{"cpus", fmt::format("{}", fmt::join(irq->cpus, ","))}, {"device", irq->device}});
+    }
 }
 
 }  // namespace
@@ -38,6 +70,8 @@ int main(int argc, char** argv) {
     // request and sleeps otherwise; the kernel's RT throttling (95% of each second by
     // default) bounds what a runaway request could take.
     int rt_priority = 1;
+    // Run on the CPUs that take the data disk's interrupts: see kv/affinity.h.
+    bool storage_affinity = true;
     for (int i = 1; i < argc; ++i) {
         std::string a = argv[i];
         auto value = [&]() -> std::string {
@@ -66,6 +100,13 @@ int main(int argc, char** argv) {
                 return 2;
             }
             opts.progress_interval = std::chrono::milliseconds(ms);
+        } else if (a == "--affinity") {
+            std::string v = value();
+            if (v != "storage" && v != "any") {
+                usage();
+                return 2;
+            }
+            storage_affinity = v == "storage";
         } else if (a == "--realtime-priority") {
             std::string v = value();
             char* end = nullptr;
@@ -93,6 +134,9 @@ int main(int argc, char** argv) {
     if (!server) {
         gantry::log::error("gantry-kv cannot start", {{"error", server.error().str()}});
         return 1;
+    }
+    if (storage_affinity && !opts.data_dir.empty()) {
+        pin_to_storage_irqs(opts.data_dir);
     }
     auto ports = (*server)->ports();
     for (size_t i = 0; i < ports.size(); ++i) {

@@ -18,7 +18,9 @@
 #include <sched.h>
 
 #include <atomic>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <optional>
@@ -313,6 +315,22 @@ bool run_fresh(std::vector<Server>& servers) {
     return ok;
 }
 
+constexpr const char* kUsage =
+    "usage: kv_bench [SECONDS-PER-TEST] [--runs N] [--gantry-only | --etcd-only]\n"
+    "                [--endpoint HOST:PORT [--only put1|put16|range1|prefix|watch] [--no-load]]\n"
+    "                [--gantry-normal] [--etcd-fifo] [--gantry-arg ARG]...\n";
+
+// A positive number of seconds, or nothing (a flag, garbage, trailing characters).
+std::optional<double> parse_seconds(const std::string& a) {
+    char* end = nullptr;
+    errno = 0;
+    double v = std::strtod(a.c_str(), &end);
+    if (a.empty() || end != a.c_str() + a.size() || errno != 0 || !(v > 0) || v > 3600) {
+        return std::nullopt;
+    }
+    return v;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -340,8 +358,14 @@ int main(int argc, char** argv) {
             etcd_fifo = true;
         } else if (a == "--no-load") {
             no_load = true;
+        } else if (auto s = parse_seconds(a)) {
+            seconds = *s;
         } else {
-            seconds = std::stod(a);
+            // --help, an unknown flag, a flag missing its value, or a bad number.
+            bool help = a == "--help" || a == "-h";
+            std::fprintf(help ? stdout : stderr, "%s%s",
+                         help ? "" : ("kv_bench: bad argument '" + a + "'\n").c_str(), kUsage);
+            return help ? 0 : 2;
         }
     }
     if (!endpoint.empty()) {

@@ -3,13 +3,17 @@
 // revision must not go back.
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <iterator>
 #include <mutex>
 #include <random>
 #include <sstream>
 
+#include "kv/affinity.h"
 #include "kv/json.h"
 #include "kv/tests/server_fixture.h"
 
@@ -153,6 +157,55 @@ TEST(Scheduling, RealtimeByDefaultAndOffOnRequest) {
         server.kill();
         std::filesystem::remove_all(dir);
     }
+}
+
+// Cpus_allowed_list from /proc/PID/status.
+std::set<int> allowed_cpus_of(pid_t pid) {
+    auto status = read_file("/proc/" + std::to_string(pid) + "/status");
+    std::string key = "Cpus_allowed_list:";
+    if (!status || status->find(key) == std::string::npos) {
+        return {};
+    }
+    size_t at = status->find(key) + key.size();
+    std::string line = status->substr(at, status->find('\n', at) - at);
+    line.erase(0, line.find_first_not_of(" \t"));
+    auto cpus = parse_cpu_list(line);
+    return cpus ? *cpus : std::set<int>{};
+}
+
+// gantry-kv pins itself to the CPUs of its data disk's interrupts by default (kv/affinity.h)
+// and stays where it was started with --affinity any.
+TEST(Affinity, StorageIrqCpusByDefaultAndAnyOnRequest) {
+    std::string dir = temp_dir("kv-affinity");
+    struct stat st {};
+    ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+    auto irq = storage_irq_cpus(st.st_dev);
+    if (!irq) {
+        std::filesystem::remove_all(dir);
+        GTEST_SKIP() << "no interrupt information for the disk of " << dir << ": "
+                     << irq.error().str();
+    }
+    std::set<int> mine = allowed_cpus_of(::getpid());
+    std::set<int> want;
+    std::ranges::set_intersection(irq->cpus, mine, std::inserter(want, want.end()));
+    if (want.empty() || want == mine) {
+        std::filesystem::remove_all(dir);
+        GTEST_SKIP() << "the disk's interrupt CPUs leave nothing to pin here";
+    }
+    for (bool storage : {true, false}) {
+        int port = free_port();
+        Child server = start_gantry_kv(
+            port, dir,
+            storage ? std::vector<std::string>{} : std::vector<std::string>{"--affinity", "any"});
+        std::string ep = "127.0.0.1:" + std::to_string(port);
+        ASSERT_TRUE(wait_ready(ep, std::chrono::seconds(5)));
+        // A put is answered by the loop, which runs after the pinning.
+        Client c(ep);
+        ASSERT_TRUE(c.put("k", "v"));
+        EXPECT_EQ(allowed_cpus_of(server.pid()), storage ? want : mine);
+        server.kill();
+    }
+    std::filesystem::remove_all(dir);
 }
 
 }  // namespace
