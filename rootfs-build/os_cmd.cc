@@ -1,5 +1,6 @@
 // gantry-build os --out DIR --init PATH [--bin PATH ...] [--debug] [--kernel-deb FILE]
 //                 [--cache-dir DIR] [--module NAME ...] [--no-strip] [--level N]
+//                 [--keep-module-signatures]
 //                 [--image [REPO=]LAYOUT_DIR_OR_TAR ...]   preloaded into the image store
 #include "rootfs-build/os_cmd.h"
 
@@ -28,9 +29,12 @@ constexpr const char* kUsage =
     "usage: gantry-build os --out DIR --init PATH [--bin PATH ...] [--debug]\n"
     "                       [--kernel-deb FILE] [--cache-dir DIR] [--module NAME ...]\n"
     "                       [--busybox PATH] [--no-strip] [--level N]\n"
+    "                       [--keep-module-signatures]\n"
     "                       [--image [REPO=]LAYOUT_DIR_OR_TAR ...]\n"
     "Builds OUT/vmlinuz and OUT/initramfs.cpio.zst from Debian's cloud kernel package and\n"
-    "Gantry's binaries. The same inputs and SOURCE_DATE_EPOCH give the same bytes.\n";
+    "Gantry's binaries. The same inputs and SOURCE_DATE_EPOCH give the same bytes.\n"
+    "Modules ship without their signature (loading skips the check; the kernel taints\n"
+    "itself 'E' once) unless --keep-module-signatures: for kernels that enforce them.\n";
 
 struct Flags {
     std::string out;
@@ -81,6 +85,8 @@ Result<Flags> parse_flags(int argc, char** argv) {
             f.debug = true;
         } else if (a == "--no-strip") {
             f.in.strip = false;
+        } else if (a == "--keep-module-signatures") {
+            f.in.strip_module_signatures = false;
         } else if (a == "-h" || a == "--help") {
             fmt::print("{}", kUsage);
             std::exit(0);

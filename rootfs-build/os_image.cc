@@ -120,6 +120,9 @@ Status add_modules(CpioArchive& a, const ImageInputs& in, ImagePlan& plan) {
         // than per-module xz, and finit_module then needs no decompressor in the kernel.
         std::string rel = m.rel_path.substr(0, m.rel_path.find(".ko")) + ".ko";
         auto bytes = GANTRY_TRY(in.modules->read_module(m));
+        if (in.strip_module_signatures) {
+            strip_module_signature(bytes);
+        }
         a.add_file(base + rel, std::move(bytes), 0644);
         std::string path = "/lib/modules/" + in.kernel_release + "/" + rel;
         if (i < listed) {

@@ -36,6 +36,11 @@ struct ImageInputs {
     std::vector<std::string> early_modules;     // -> etc/gantry/modules
     std::vector<std::string> wanted_modules;    // -> etc/gantry/modules.late, minus the early
     std::vector<std::string> optional_modules;  // shipped, only in etc/gantry/modules.dep
+    // Ship modules without Debian's appended signature (os_modules.h,
+    // strip_module_signature): the kernel then skips a ~13M-instruction check per module
+    // and taints itself 'E' once; a kernel that enforces signatures (module.sig_enforce,
+    // Secure Boot lockdown) refuses them, so --keep-module-signatures turns this off.
+    bool strip_module_signatures = true;
     std::string version = "0.1.0";              // os-release VERSION_ID
 };
 

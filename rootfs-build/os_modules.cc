@@ -45,6 +45,24 @@ const std::vector<std::string>& optional_modules() {
     return kOptional;
 }
 
+bool strip_module_signature(std::string& ko) {
+    // scripts/sign-file appends: the PKCS#7 signature, struct module_signature (12 bytes,
+    // the signature's length big-endian in the last 4), then the magic string.
+    static constexpr std::string_view kMagic = "~Module signature appended~\n";
+    constexpr size_t kInfo = 12;
+    if (!std::string_view(ko).ends_with(kMagic) || ko.size() < kMagic.size() + kInfo) {
+        return false;
+    }
+    const size_t info = ko.size() - kMagic.size() - kInfo;
+    const auto* p = reinterpret_cast<const unsigned char*>(ko.data() + info + 8);
+    const size_t sig_len = (size_t{p[0]} << 24) | (size_t{p[1]} << 16) | (size_t{p[2]} << 8) | p[3];
+    if (sig_len > info) {
+        return false;  // not a signature we understand: leave the module as it is
+    }
+    ko.resize(info - sig_len);
+    return true;
+}
+
 std::string module_name_from_file(std::string_view filename) {
     std::string name(filename);
     for (std::string_view ext : {".ko.xz", ".ko.zst", ".ko.gz", ".ko"}) {

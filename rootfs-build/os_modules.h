@@ -32,6 +32,12 @@ const std::vector<std::string>& optional_modules();
 // "virtio-rng.ko.xz" -> "virtio_rng": the kernel treats '-' and '_' alike in names.
 std::string module_name_from_file(std::string_view filename);
 
+// Removes the signature that Debian's build appended to a module (scripts/sign-file:
+// PKCS#7, struct module_signature, "~Module signature appended~\n"). Returns whether there
+// was one. Unsigned, finit_module skips the check (under QEMU's TCG most of a module's
+// load time) and the kernel taints itself 'E' ("module verification failed") once.
+bool strip_module_signature(std::string& ko);
+
 struct Module {
     std::string name;
     std::string rel_path;  // relative to lib/modules/VERSION, as found (maybe compressed)

@@ -55,6 +55,28 @@ TEST(LibraryClosure, MissingLibraryNamesTheProgram) {
     EXPECT_NE(files.error().str().find("libc.so.6"), std::string::npos);
 }
 
+// What scripts/sign-file appends: signature bytes, struct module_signature (its length
+// big-endian in the last 4 of 12 bytes), the magic.
+TEST(ModuleSignature, StripsWhatSignFileAppends) {
+    const std::string body = std::string("\x7f" "ELF", 4) + std::string(100, 'x');
+    const std::string sig(300, 's');
+    std::string info(12, '\0');
+    info[10] = 0x01;  // 300 = 0x012c
+    info[11] = 0x2c;
+    std::string ko = body + sig + info + "~Module signature appended~\n";
+    ASSERT_TRUE(strip_module_signature(ko));
+    EXPECT_EQ(ko, body);
+    EXPECT_FALSE(strip_module_signature(ko));  // unsigned: left alone
+    EXPECT_EQ(ko, body);
+    // A length longer than the file: not ours to cut.
+    std::string bad = body + info;
+    bad[bad.size() - 2] = 0x7f;
+    bad += "~Module signature appended~\n";
+    std::string before = bad;
+    EXPECT_FALSE(strip_module_signature(bad));
+    EXPECT_EQ(bad, before);
+}
+
 TEST(ModuleName, NormalizesDashesAndExtensions) {
     EXPECT_EQ(module_name_from_file("virtio-rng.ko.xz"), "virtio_rng");
     EXPECT_EQ(module_name_from_file("crc32c-intel.ko"), "crc32c_intel");

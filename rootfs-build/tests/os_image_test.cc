@@ -146,6 +146,26 @@ TEST(WriteImage, RealKernelImageIsReproducible) {
     std::string bridge_line = index.substr(bridge + 1, index.find('\n', bridge + 1) - bridge - 1);
     EXPECT_NE(bridge_line.find(" stp"), std::string::npos) << bridge_line;
     EXPECT_NE(index.find("\next4 builtin\n"), std::string::npos);
+    // Modules ship unsigned by default (Debian's are signed), signed when asked to keep it.
+    const std::string magic = "~Module signature appended~\n";
+    std::string overlay_path;
+    for (const auto& [path, entry] : e) {
+        if (path.ends_with("/overlay.ko")) {
+            overlay_path = path;
+        }
+    }
+    ASSERT_FALSE(overlay_path.empty());
+    EXPECT_FALSE(std::string_view(e.at(overlay_path).data).ends_with(magic));
+    ImageInputs keep = in;
+    keep.strip_module_signatures = false;
+    auto p3 = plan_image(keep);
+    ASSERT_TRUE(p3) << p3.error().str();
+    const std::string& signed_ko = p3->archive.entries().at(overlay_path).data;
+    EXPECT_TRUE(std::string_view(signed_ko).ends_with(magic));
+    std::string stripped = signed_ko;
+    ASSERT_TRUE(strip_module_signature(stripped));
+    EXPECT_EQ(stripped, e.at(overlay_path).data);
+    EXPECT_EQ(stripped.substr(0, 4), "\x7f" "ELF");
     ASSERT_TRUE(write_image(*p1, a, "", 0, 3));
     ASSERT_TRUE(write_image(*p2, b, "", 0, 3));
     EXPECT_EQ(*read_file(a + "/initramfs.cpio.zst"), *read_file(b + "/initramfs.cpio.zst"));
