@@ -161,14 +161,15 @@ Result<SpawnOutcome> spawn_exec(ChildPlan& p, int cgroup_fd, const SpawnStacks& 
     // Dumpability belongs to the mm, which the children share with us. Non-dumpable, the
     // process's /proc/PID/exe (our binary) cannot be opened by a container process while
     // it runs our code in the container's pid namespace (CVE-2019-5736); run_child does the
-    // same in its own mm. Its uid switch may also clear the flag. Restored below.
-    int dumpable = ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
-    if (dumpable > 0) {
+    // same in its own mm. Its uid switch may also clear the flag. Restored below. (2,
+    // SUID_DUMP_ROOT, already needs CAP_SYS_PTRACE for that, and prctl could not set it back.)
+    bool toggle_dumpable = ::prctl(PR_GET_DUMPABLE, 0, 0, 0, 0) == 1;
+    if (toggle_dumpable) {
         ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
     long r = spawn_clone3(&args, sizeof args, spawn_stage1_main, &p);
-    if (dumpable > 0) {
-        ::prctl(PR_SET_DUMPABLE, dumpable, 0, 0, 0);
+    if (toggle_dumpable) {
+        ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     }
     ::syscall(SYS_rt_sigprocmask, SIG_SETMASK, &old, nullptr, kKernelSigset);
     p.spawn = nullptr;
