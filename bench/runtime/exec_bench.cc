@@ -8,7 +8,8 @@
 // "exec + wait", plus per-exec counts from getrusage: page faults and context switches of
 // the caller, page faults of the reaped children.
 //
-//   gantry-exec-bench [--iterations N] [--ballast-mb MB] [--cgroup-root DIR] [--smoke]
+//   gantry-exec-bench [--iterations N] [--ballast-mb MB] [--cgroup-root DIR]
+//                     [--path spawn|fork] [--smoke]
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
@@ -103,6 +104,7 @@ int main(int argc, char** argv) {
     long ballast_mb = 64;
     bool smoke = false;
     std::string cgroup_root;
+    std::string only;  // "spawn" or "fork": one path only (e.g. under strace -f -c)
     for (int i = 1; i < argc; i++) {
         std::string a = argv[i];
         if (a == "--iterations" && i + 1 < argc) {
@@ -111,6 +113,8 @@ int main(int argc, char** argv) {
             ballast_mb = std::stol(argv[++i]);
         } else if (a == "--cgroup-root" && i + 1 < argc) {
             cgroup_root = argv[++i];
+        } else if (a == "--path" && i + 1 < argc) {
+            only = argv[++i];
         } else if (a == "--smoke") {
             smoke = true;
             iterations = 3;
@@ -118,7 +122,7 @@ int main(int argc, char** argv) {
         } else {
             fmt::print(stderr,
                        "usage: gantry-exec-bench [--iterations N] [--ballast-mb MB] "
-                       "[--cgroup-root DIR] [--smoke]\n");
+                       "[--cgroup-root DIR] [--path spawn|fork] [--smoke]\n");
             return 2;
         }
     }
@@ -191,6 +195,11 @@ int main(int argc, char** argv) {
     fork_eo.force_fork = true;
     std::vector<Series> series = {{"Container::exec (spawn)"}, {"force_fork (forking path)"}};
     std::vector<const ExecOptions*> opts = {&eo, &fork_eo};
+    if (only == "spawn" || only == "fork") {
+        size_t drop = only == "spawn" ? 1 : 0;
+        series.erase(series.begin() + static_cast<long>(drop));
+        opts.erase(opts.begin() + static_cast<long>(drop));
+    }
     for (size_t k = 0; k < series.size(); k++) {
         Series warm{series[k].name};
         run_series(warm, *c, proto, *opts[k], 2);
