@@ -342,8 +342,8 @@ int spawn_stage1_main(void* arg) {
     const ChildPlan& p = *static_cast<const ChildPlan*>(arg);
     SpawnShared& sh = *p.spawn;
     // Every namespace of the container in one call (setns on a pidfd, Linux 5.8). Allowed to
-    // a CLONE_VM process: mount needs an fs_struct of our own (no CLONE_FS), and the user
-    // namespace, which would refuse us, is never in the flags (exec_spawn.cc falls back).
+    // a CLONE_VM process: mount needs an fs_struct of our own (no CLONE_FS). The user
+    // namespace is never in the flags (exec_spawn.h says why; the caller falls back).
     // The pid namespace applies to our children only, hence the clone below.
     if (p.exec_ns_flags != 0 && ::setns(p.exec_pidfd, p.exec_ns_flags) < 0) {
         sh.msg.kind = ChildMsg::kError;

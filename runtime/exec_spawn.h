@@ -15,9 +15,12 @@
 //   caller   resumes; reaps stage 1; has the process's pidfd (in its fd table through
 //            CLONE_FILES) and any error (in shared memory): no socket, no round trip.
 //
-// Not for: a container with its own user namespace (setns into a user namespace is refused
-// to a process that shares its mm), architectures without the clone3 trampoline below, and
-// a cgroup that CLONE_INTO_CGROUP refuses. The caller takes the forking path then.
+// Not for: a container with its own user namespace, architectures without the clone3
+// trampoline below, and a cgroup that CLONE_INTO_CGROUP refuses. The caller takes the forking
+// path then. (The kernel would let stage 1 join a user namespace: userns_install checks the
+// thread group and the fs_struct, not the mm. But the process then becomes root there and
+// run_child makes itself dumpable for its /proc/self/fd work, and dumpability is per mm,
+// here the caller's; health checks of user-namespace containers are not worth that.)
 #pragma once
 
 #include <linux/sched.h>

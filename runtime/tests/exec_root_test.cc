@@ -245,8 +245,8 @@ INSTANTIATE_TEST_SUITE_P(Paths, Exec, ::testing::Values(false, true),
                              return i.param ? std::string("Forking") : std::string("Spawn");
                          });
 
-// A container with its own user namespace takes the forking path (setns into a user
-// namespace is refused to a process sharing its mm); the exec is still correct.
+// A container with its own user namespace takes the forking path (exec_spawn.h says why);
+// the exec is still correct.
 class ExecUserNs : public Exec {};
 
 TEST_P(ExecUserNs, JoinsTheUserNamespace) {
