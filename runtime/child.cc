@@ -356,7 +356,8 @@ int spawn_stage1_main(void* arg) {
     // CLONE_VFORK: we wait here until it has execve'd or died.
     struct clone_args args;
     ::memset(&args, 0, sizeof args);
-    args.flags = CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD | CLONE_PARENT_SETTID;
+    args.flags = CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD | CLONE_PARENT_SETTID |
+                 CLONE_CLEAR_SIGHAND;
     args.pidfd = reinterpret_cast<uint64_t>(&sh.pidfd);
     args.parent_tid = reinterpret_cast<uint64_t>(&sh.pid);
     args.stack = reinterpret_cast<uint64_t>(sh.process_stack);

@@ -136,8 +136,10 @@ Result<SpawnOutcome> spawn_exec(ChildPlan& p, int cgroup_fd, const SpawnStacks& 
     ::memset(&args, 0, sizeof args);
     // CLONE_FILES: stage 1's CLONE_PIDFD for the process lands in our fd table. No CLONE_FS:
     // setns into a mount namespace wants an fs_struct of one's own. No CLONE_SIGHAND: the
-    // process resets its dispositions without touching ours.
-    args.flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD;
+    // process resets its dispositions without touching ours. CLONE_CLEAR_SIGHAND (Linux
+    // 5.5): the kernel sets every handled signal back to SIG_DFL in the child, so no handler
+    // of ours can run in our memory from a child even if a signal got through.
+    args.flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
     args.pidfd = reinterpret_cast<uint64_t>(&stage1_pidfd);
     args.exit_signal = SIGCHLD;
     args.stack = reinterpret_cast<uint64_t>(stacks.stage1());
