@@ -169,7 +169,9 @@ Result<CapSets> parse_capabilities(const nlohmann::json& j, std::string_view pat
     return sets;
 }
 
-int apply_capabilities(const CapSets& caps) noexcept {
+namespace {
+
+uint64_t probe_kernel_capabilities() noexcept {
     // The kernel's own limit: PR_CAPBSET_READ fails with EINVAL past cap_last_cap. Asking the
     // kernel beats reading /proc/sys/kernel/cap_last_cap, which may not be mounted yet.
     uint64_t supported = 0;
@@ -178,6 +180,20 @@ int apply_capabilities(const CapSets& caps) noexcept {
             break;
         }
         supported |= uint64_t{1} << cap;
+    }
+    return supported;
+}
+
+}  // namespace
+
+uint64_t kernel_capabilities() noexcept {
+    static const uint64_t supported = probe_kernel_capabilities();
+    return supported;
+}
+
+int apply_capabilities(const CapSets& caps, uint64_t supported) noexcept {
+    if (supported == 0) {
+        supported = probe_kernel_capabilities();
     }
 
     // 1. Raise effective to the whole permitted set: setresuid() to a non-zero uid cleared

@@ -59,6 +59,12 @@ Result<uint64_t> parse_cap_mask_hex(std::string_view hex);
 // Capabilities the running kernel does not know (above /proc/sys/kernel/cap_last_cap) are
 // ignored, as runc does, so one profile works on older kernels.
 // Allocation-free and async-signal-safe (raw syscalls only): returns 0 or -errno.
-int apply_capabilities(const CapSets& caps) noexcept;
+// `supported`: kernel_capabilities(), probed beforehand in the parent; 0 probes here (one
+// prctl per capability, ~41, in every container child).
+int apply_capabilities(const CapSets& caps, uint64_t supported = 0) noexcept;
+
+// The capabilities the running kernel knows (PR_CAPBSET_READ succeeds up to cap_last_cap),
+// as a mask; probed once per process.
+uint64_t kernel_capabilities() noexcept;
 
 }  // namespace gantry::runtime

@@ -18,6 +18,7 @@
 #include <cstring>
 
 #include "base/pidfd.h"
+#include "runtime/exec_spawn.h"
 #include "runtime/security_steps.h"
 
 namespace gantry::runtime {
@@ -34,25 +35,32 @@ void send_msg(int fd, const ChildMsg& m) {
     }
 }
 
-[[noreturn]] void die(ChildStep step, int index, int err) {
+// The spawn path (exec_spawn.cc) shares memory with the caller: an error goes straight into
+// the caller's SpawnShared, and no global of ours may be written (g_report_fd belongs to
+// the caller's own thread).
+[[noreturn]] void die(const ChildPlan& p, ChildStep step, int index, int err) {
     ChildMsg m;
     m.kind = ChildMsg::kError;
     m.step = static_cast<int32_t>(step);
     m.index = index;
     m.err = err < 0 ? -err : err;
-    send_msg(g_report_fd, m);
+    if (p.spawn != nullptr) {
+        p.spawn->msg = m;
+    } else {
+        send_msg(g_report_fd, m);
+    }
     ::_exit(127);
 }
 
-void check(int r, ChildStep step, int index = -1) {
+void check(const ChildPlan& p, int r, ChildStep step, int index = -1) {
     if (r < 0) {
-        die(step, index, errno);
+        die(p, step, index, errno);
     }
 }
 
-void check_neg(int r, ChildStep step, int index = -1) {
+void check_neg(const ChildPlan& p, int r, ChildStep step, int index = -1) {
     if (r < 0) {
-        die(step, index, -r);
+        die(p, step, index, -r);
     }
 }
 
@@ -138,7 +146,7 @@ int exec_path(const ChildPlan& p) {
 
 [[noreturn]] void finish(const ChildPlan& p) {
     for (const auto& [res, lim] : p.rlimits) {
-        check(::setrlimit(static_cast<__rlimit_resource>(res), &lim), ChildStep::Rlimit, res);
+        check(p, ::setrlimit(static_cast<__rlimit_resource>(res), &lim), ChildStep::Rlimit, res);
     }
     // 9a. Without no_new_privs, seccomp(SECCOMP_SET_MODE_FILTER) needs CAP_SYS_ADMIN in the
     // effective set, which the uid switch (non-root) or the capability drop below take
@@ -148,39 +156,46 @@ int exec_path(const ChildPlan& p) {
     // profile does). With no_new_privs it goes in at step 14, as late as possible.
     bool early_seccomp = !p.no_new_privs && p.security != nullptr;
     if (early_seccomp) {
-        check_neg(p.security->install_seccomp(), ChildStep::Seccomp);
+        check_neg(p, p.security->install_seccomp(), ChildStep::Seccomp);
     }
     // 9b. user and groups. KEEPCAPS keeps the permitted set across the uid change so step 10
     // can still set the spec's capabilities for a non-root user (a no-op for uid 0).
-    check(::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), ChildStep::Uid);
+    // Raw syscalls, not glibc's wrappers: those broadcast the change to every thread glibc
+    // believes this process has (SIGSETXID), which after a raw clone are the caller's threads,
+    // and in the spawn path they would touch glibc's locks in the caller's memory.
+    check(p, ::prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0), ChildStep::Uid);
     if (p.set_groups) {
-        check(::setgroups(p.groups.size(), p.groups.data()), ChildStep::Groups);
+        check(p, static_cast<int>(::syscall(SYS_setgroups, p.groups.size(), p.groups.data())),
+              ChildStep::Groups);
     }
-    check(::setresgid(p.gid, p.gid, p.gid), ChildStep::Gid);
-    check(::setresuid(p.uid, p.uid, p.uid), ChildStep::Uid);
-    check(::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0), ChildStep::Uid);
+    check(p, static_cast<int>(::syscall(SYS_setresgid, p.gid, p.gid, p.gid)), ChildStep::Gid);
+    check(p, static_cast<int>(::syscall(SYS_setresuid, p.uid, p.uid, p.uid)), ChildStep::Uid);
+    check(p, ::prctl(PR_SET_KEEPCAPS, 0, 0, 0, 0), ChildStep::Uid);
 
     // 10. capabilities (all five sets), umask, no_new_privs.
     if (p.security != nullptr) {
-        check_neg(p.security->apply_capabilities(), ChildStep::Capabilities);
+        check_neg(p, p.security->apply_capabilities(), ChildStep::Capabilities);
     }
     ::umask(p.umask);
     if (p.no_new_privs) {
-        check(::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), ChildStep::NoNewPrivs);
+        check(p, ::prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), ChildStep::NoNewPrivs);
     }
 
     // 11. cwd, inside the root.
-    check_neg(enter_cwd(p.cwd.c_str()), ChildStep::Cwd);
+    check_neg(p, enter_cwd(p.cwd.c_str()), ChildStep::Cwd);
 
     // 12. Close every fd not meant to pass (runc CVE-2024-21626). Only the sync socket and
     // the start socket stay, both O_CLOEXEC, so execve closes them too.
-    check_neg(close_all_but(p.sync_fd, p.start_listen_fd), ChildStep::CloseFds);
+    check_neg(p, close_all_but(p.sync_fd, p.start_listen_fd), ChildStep::CloseFds);
 
-    // 13. Ready; wait for start.
+    // 13. Ready; wait for start. (Not in the spawn path: its caller is suspended until the
+    // execve below, and nothing is left for it to do in between.)
     ChildMsg ready;
     ready.kind = ChildMsg::kReady;
     send_msg(p.sync_fd, ready);
-    if (p.start_listen_fd >= 0) {
+    if (p.spawn != nullptr) {
+        // nothing to wait for
+    } else if (p.start_listen_fd >= 0) {
         // gantry-oci create has exited; `gantry-oci start` connects and sends one byte.
         // Errors from here on go back on that connection.
         ::close(p.sync_fd);
@@ -190,13 +205,13 @@ int exec_path(const ChildPlan& p) {
             conn = ::accept4(p.start_listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
         } while (conn < 0 && errno == EINTR);
         if (conn < 0) {
-            die(ChildStep::WaitStart, -1, errno);
+            die(p, ChildStep::WaitStart, -1, errno);
         }
         ::close(p.start_listen_fd);
         g_report_fd = conn;
         char c;
         if (::read(conn, &c, 1) != 1) {
-            die(ChildStep::WaitStart, -1, EPIPE);
+            die(p, ChildStep::WaitStart, -1, EPIPE);
         }
     } else {
         ChildMsg go;
@@ -208,12 +223,16 @@ int exec_path(const ChildPlan& p) {
     // 14. seccomp, the last step before execve, so the filter need not allow our setup
     // (unless 9a installed it already).
     if (p.security != nullptr && !early_seccomp) {
-        check_neg(p.security->install_seccomp(), ChildStep::Seccomp);
+        check_neg(p, p.security->install_seccomp(), ChildStep::Seccomp);
     }
 
-    // 15. execve. On success the O_CLOEXEC sync socket closes, which tells the parent.
+    // 15. execve. On success the O_CLOEXEC sync socket closes, which tells the parent (in the
+    // spawn path: the kernel resumes the vfork parent).
+    if (p.spawn != nullptr) {
+        p.spawn->exec_reached = 1;
+    }
     int r = exec_path(p);
-    die(ChildStep::Exec, -1, -r);
+    die(p, ChildStep::Exec, -1, -r);
 }
 
 }  // namespace
@@ -232,7 +251,7 @@ void run_child(const ChildPlan& p) noexcept {
     // 1. stdio. dup2 clears O_CLOEXEC on the new fd, which is what we want for 0-2.
     for (int i = 0; i < 3; i++) {
         if (p.stdio[i] >= 0 && p.stdio[i] != i) {
-            check(::dup2(p.stdio[i], i), ChildStep::Stdio, i);
+            check(p, ::dup2(p.stdio[i], i), ChildStep::Stdio, i);
         }
     }
 
@@ -244,28 +263,28 @@ void run_child(const ChildPlan& p) noexcept {
 
     // 3. Join namespaces by path (user first: it grants the caps to join the rest).
     for (size_t i = 0; i < p.joins.size(); i++) {
-        check(::setns(p.joins[i].fd, p.joins[i].nstype), ChildStep::Setns, static_cast<int>(i));
+        check(p, ::setns(p.joins[i].fd, p.joins[i].nstype), ChildStep::Setns, static_cast<int>(i));
     }
     if (p.become_userns_root) {
-        check(::setresgid(0, 0, 0), ChildStep::UserNsRoot);
-        check(::setresuid(0, 0, 0), ChildStep::UserNsRoot);
+        check(p, ::setresgid(0, 0, 0), ChildStep::UserNsRoot);
+        check(p, ::setresuid(0, 0, 0), ChildStep::UserNsRoot);
         // The uid change made us non-dumpable, which hands /proc/self/* to the host's root
         // and breaks the /proc/self/fd/N mounts below with EACCES. execve resets it anyway.
-        check(::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), ChildStep::UserNsRoot);
+        check(p, ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0), ChildStep::UserNsRoot);
     }
     // 4. The cgroup namespace is made now, after step 2 moved us: its root is our cgroup.
     if (p.unshare_cgroup) {
-        check(::unshare(CLONE_NEWCGROUP), ChildStep::UnshareCgroup);
+        check(p, ::unshare(CLONE_NEWCGROUP), ChildStep::UnshareCgroup);
     }
     // 5. hostname, 6. oom_score_adj (via the host's /proc, before the mounts).
     if (p.hostname != nullptr) {
-        check(::sethostname(p.hostname, ::strlen(p.hostname)), ChildStep::Hostname);
+        check(p, ::sethostname(p.hostname, ::strlen(p.hostname)), ChildStep::Hostname);
     }
     if (p.oom_score_adj != nullptr) {
         int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-        check(fd, ChildStep::OomScoreAdj);
+        check(p, fd, ChildStep::OomScoreAdj);
         ssize_t n = ::write(fd, p.oom_score_adj, ::strlen(p.oom_score_adj));
-        check(static_cast<int>(n), ChildStep::OomScoreAdj);
+        check(p, static_cast<int>(n), ChildStep::OomScoreAdj);
         ::close(fd);
     }
 
@@ -274,11 +293,84 @@ void run_child(const ChildPlan& p) noexcept {
         ::umask(0);  // device nodes and mount points get exactly the modes asked for
         int rootfd = -1;
         for (size_t i = 0; i < p.mounts->steps.size(); i++) {
-            check_neg(apply_mount_step(p.mounts->steps[i], p, rootfd), ChildStep::Mount,
+            check_neg(p, apply_mount_step(p.mounts->steps[i], p, rootfd), ChildStep::Mount,
                       static_cast<int>(i));
         }
     }
     finish(p);
+}
+
+// ---- the spawn path (exec_spawn.h) ----
+//
+// Both functions run in CLONE_VM children, on stacks of their own, while the caller (and,
+// for the process, stage 1) is suspended by CLONE_VFORK: async-signal-safe code only, no
+// allocation, no writes to memory other than our stack and p.spawn, no glibc call that keeps
+// per-process state (the set*id wrappers, see finish()). Signals stay blocked (the caller
+// blocked them all before the clone) until reset_signals_for_exec() has put every
+// disposition back to SIG_DFL, so no handler of the caller ever runs here.
+
+namespace {
+
+int spawn_process_main(void* arg) {
+    const ChildPlan& p = *static_cast<const ChildPlan*>(arg);
+    // No PR_SET_DUMPABLE here: dumpability belongs to the mm, which is the caller's; the
+    // caller made it non-dumpable around the spawn (exec_spawn.cc).
+    reset_signals_for_exec();
+    // 1. stdio
+    for (int i = 0; i < 3; i++) {
+        if (p.stdio[i] >= 0 && p.stdio[i] != i) {
+            check(p, ::dup2(p.stdio[i], i), ChildStep::Stdio, i);
+        }
+    }
+    // 2. oom_score_adj: with CLONE_VFORK the kernel changes only ours, not the caller's
+    // (__set_oom_adj skips tasks that share the mm through vfork).
+    if (p.oom_score_adj != nullptr) {
+        int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+        check(p, fd, ChildStep::OomScoreAdj);
+        ssize_t n = ::write(fd, p.oom_score_adj, ::strlen(p.oom_score_adj));
+        check(p, static_cast<int>(n), ChildStep::OomScoreAdj);
+        ::close(fd);
+    }
+    // 3. The rest is the container child's: rlimits, user, caps, no_new_privs, cwd, close
+    // every other fd, seccomp, execve.
+    finish(p);
+}
+
+}  // namespace
+
+int spawn_stage1_main(void* arg) {
+    const ChildPlan& p = *static_cast<const ChildPlan*>(arg);
+    SpawnShared& sh = *p.spawn;
+    // Every namespace of the container in one call (setns on a pidfd, Linux 5.8). Allowed to
+    // a CLONE_VM process: mount needs an fs_struct of our own (no CLONE_FS). The user
+    // namespace is never in the flags (exec_spawn.h says why; the caller falls back).
+    // The pid namespace applies to our children only, hence the clone below.
+    if (p.exec_ns_flags != 0 && ::setns(p.exec_pidfd, p.exec_ns_flags) < 0) {
+        sh.msg.kind = ChildMsg::kError;
+        sh.msg.step = static_cast<int32_t>(ChildStep::Setns);
+        sh.msg.err = errno;
+        return 127;
+    }
+    // The process: the caller's child (CLONE_PARENT, so exit_signal must be 0 and the kernel
+    // takes ours, SIGCHLD), its pidfd and pid written into sh by the kernel before it runs.
+    // CLONE_VFORK: we wait here until it has execve'd or died.
+    struct clone_args args;
+    ::memset(&args, 0, sizeof args);
+    args.flags = CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD | CLONE_PARENT_SETTID |
+                 CLONE_CLEAR_SIGHAND;
+    args.pidfd = reinterpret_cast<uint64_t>(&sh.pidfd);
+    args.parent_tid = reinterpret_cast<uint64_t>(&sh.pid);
+    args.stack = reinterpret_cast<uint64_t>(sh.process_stack);
+    args.stack_size = sh.process_stack_size;
+    long r = spawn_clone3(&args, sizeof args, spawn_process_main, arg);
+    if (r < 0) {
+        sh.msg.kind = ChildMsg::kError;
+        sh.msg.step = static_cast<int32_t>(ChildStep::Clone);
+        sh.msg.err = static_cast<int32_t>(-r);
+        return 127;
+    }
+    sh.stage1_done = 1;
+    return 0;
 }
 
 void run_exec_stage1(const ChildPlan& p) noexcept {
@@ -287,7 +379,7 @@ void run_exec_stage1(const ChildPlan& p) noexcept {
     // Join every namespace of the running container in one call (setns on a pidfd,
     // Linux 5.8). The pid namespace only applies to our children, hence the clone below.
     if (p.exec_ns_flags != 0) {
-        check(::setns(p.exec_pidfd, p.exec_ns_flags), ChildStep::Setns);
+        check(p, ::setns(p.exec_pidfd, p.exec_ns_flags), ChildStep::Setns);
     }
     // CLONE_PARENT: the process is the caller's child, so the caller can wait for it.
     struct clone_args args;
@@ -296,7 +388,7 @@ void run_exec_stage1(const ChildPlan& p) noexcept {
     args.exit_signal = 0;  // with CLONE_PARENT the kernel uses the parent's exit_signal
     long pid = ::syscall(SYS_clone3, &args, sizeof args);
     if (pid < 0) {
-        die(ChildStep::Clone, -1, errno);
+        die(p, ChildStep::Clone, -1, errno);
     }
     if (pid == 0) {
         run_child(p);

@@ -56,6 +56,18 @@ struct ChildMsg {
     int32_t pid = 0;
 };
 
+// The spawn path's shared record (exec_spawn.h): the caller and its two CLONE_VM children
+// share memory, so the children report here, not over a socket.
+struct SpawnShared {
+    ChildMsg msg;          // kError from either stage; kind 0 when none
+    int32_t pid = 0;       // the process, in the caller's pid namespace (CLONE_PARENT_SETTID)
+    int32_t pidfd = -1;    // its pidfd, in the caller's fd table (stage 1 has CLONE_FILES)
+    int stage1_done = 0;   // stage 1 came back from the vfork of the process
+    int exec_reached = 0;  // the process got as far as execve
+    void* process_stack = nullptr;  // lowest address
+    size_t process_stack_size = 0;
+};
+
 struct ChildPlan {
     struct Join {
         int fd;      // borrowed; an ns file opened in the parent
@@ -97,11 +109,16 @@ struct ChildPlan {
     // gantry-oci create: after Ready, wait for `gantry-oci start` to connect here (the
     // create process has exited by then) instead of a message on sync_fd.
     int start_listen_fd = -1;
+    // exec's spawn path: set, the child reports into it and skips the sync steps.
+    SpawnShared* spawn = nullptr;
 };
 
 // Runs the steps and execve()s; never returns. `stage1` is the exec path's first stage.
 [[noreturn]] void run_child(const ChildPlan& plan) noexcept;
 [[noreturn]] void run_exec_stage1(const ChildPlan& plan) noexcept;
+// The spawn path's stage 1 (exec_spawn.cc runs it on a stack of its own, `arg` is the
+// ChildPlan): joins the namespaces, vforks the process, returns the exit code.
+int spawn_stage1_main(void* arg);
 
 // Parent side: "mount: mounts[2] (proc on /proc): Permission denied" from a ChildMsg.
 Error child_error(const ChildMsg& m, const MountPlan* mounts);

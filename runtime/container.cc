@@ -8,8 +8,11 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <mutex>
+#include <optional>
 
 #include "runtime/child.h"
+#include "runtime/exec_spawn.h"
 #include "runtime/mount_plan.h"
 #include "runtime/process_plan.h"
 #include "runtime/security_steps.h"
@@ -32,6 +35,15 @@ struct Container::State {
     bool reaped = false;
     bool released = false;
     ExitStatus exit;
+
+    // exec, prepared once per container (health checks exec every few seconds):
+    std::mutex exec_mu;                     // one exec at a time: they share the stacks
+    std::optional<int> exec_ns_flags;       // namespaces of the init that differ from ours
+    std::optional<Security> exec_security;  // for a process whose capabilities differ from
+    nlohmann::json exec_caps;               // the container's (`security` serves the rest)
+    Fd cgroup_dir;                          // O_PATH, for CLONE_INTO_CGROUP
+    bool into_cgroup_refused = false;       // the kernel said no once: cgroup.procs instead
+    SpawnStacks stacks;
 
     ~State() {
         if (!released) {
@@ -93,6 +105,103 @@ Status send_go(int fd) {
         return fail(Error::sys("signal the container child"));
     }
     return ok();
+}
+
+// What an exec needs of its container, prepared by the caller.
+struct ExecTarget {
+    const PidFd& init;
+    int ns_flags;
+    const Security& security;
+    const std::string& cgroup_path;  // "" for none
+    int cgroup_fd;                   // its directory, -1: join by writing cgroup.procs
+    const SpawnStacks& stacks;
+    bool into_cgroup_refused = false;  // out: CLONE_INTO_CGROUP failed, do not try again
+};
+
+// The forking path: a full fork of the caller as stage 1 (setns, then a CLONE_PARENT child),
+// the cgroup joined by writing cgroup.procs from here, three round trips on a socket. For
+// what the spawn path cannot do (exec_spawn.h): a user namespace to join, a cgroup that
+// CLONE_INTO_CGROUP refuses, an architecture without the trampoline.
+Result<PidFd> exec_forking(ChildPlan& p, const std::string& cgroup_path) {
+    auto pair = GANTRY_TRY(make_socketpair(SOCK_SEQPACKET));
+    p.sync_fd = pair.write.get();
+    auto stage1 = GANTRY_TRY(PidFd::fork());
+    if (!stage1) {
+        ::close(pair.read.get());
+        run_exec_stage1(p);
+    }
+    pair.write.reset();
+    Fd sync = std::move(pair.read);
+    auto m = recv_msg(sync.get());
+    (void)stage1->wait();
+    if (!m) {
+        return fail(std::move(m).error());
+    }
+    if (m->kind != ChildMsg::kPid) {
+        return fail(m->kind == ChildMsg::kError ? child_error(*m, nullptr)
+                                                : Error::msg("the exec helper exited"));
+    }
+    // Our child (CLONE_PARENT) and not yet reaped, so the pid cannot have been reused.
+    PidFd proc = GANTRY_TRY(PidFd::open(m->pid));
+    auto kill_and_fail = [&](Error e) -> Result<PidFd> {
+        (void)proc.send_signal(SIGKILL);
+        (void)proc.wait();
+        return fail(std::move(e));
+    };
+    if (auto r = cgroup_add_pid(cgroup_path, proc.pid()); !r) {
+        return kill_and_fail(std::move(r).error());
+    }
+    if (auto r = send_go(sync.get()); !r) {
+        return kill_and_fail(std::move(r).error());
+    }
+    auto ready = recv_msg(sync.get());
+    if (!ready || ready->kind != ChildMsg::kReady) {
+        Error e = !ready ? std::move(ready).error()
+                  : ready->kind == ChildMsg::kError
+                      ? child_error(*ready, nullptr)
+                      : Error::msg("the exec'd process exited during setup");
+        return kill_and_fail(std::move(e));
+    }
+    if (auto r = send_go(sync.get()); !r) {
+        return kill_and_fail(std::move(r).error());
+    }
+    auto done = recv_msg(sync.get());
+    if (!done || done->kind == ChildMsg::kError) {
+        Error e = !done ? std::move(done).error() : child_error(*done, nullptr);
+        return kill_and_fail(std::move(e));
+    }
+    return proc;
+}
+
+Result<PidFd> run_exec(ExecTarget& t, const Process& process, const ExecOptions& options) {
+    ChildPlan p;
+    ProcessStrings strings;
+    GANTRY_TRY_CTX(fill_process_plan(p, process, strings), "exec");
+    p.security = &t.security;
+    p.exec_pidfd = t.init.fd();
+    p.exec_ns_flags = t.ns_flags;
+    p.stdio[0] = options.stdin_fd;
+    p.stdio[1] = options.stdout_fd;
+    p.stdio[2] = options.stderr_fd;
+    bool spawn = t.stacks.valid() && (t.ns_flags & CLONE_NEWUSER) == 0 && !options.force_fork &&
+                 (t.cgroup_path.empty() || t.cgroup_fd >= 0);
+    if (spawn) {
+        auto out = GANTRY_TRY_CTX(spawn_exec(p, t.cgroup_fd, t.stacks), "exec");
+        if (out.process) {
+            return std::move(*out.process);
+        }
+        // CLONE_INTO_CGROUP refused (a cgroup v1 directory, or a kernel before 5.7): nothing
+        // was started. The forking path joins by writing cgroup.procs instead, which also
+        // works where CLONE_INTO_CGROUP does not. Not the spawn path with a self-written
+        // cgroup.procs: migrating a task that shares our mm would let the cpuset controller
+        // migrate our memory to the container's nodes. Remembered when the refusal is about
+        // the kind of cgroup or kernel; a transient one (EAGAIN at pids.max, which a
+        // cgroup.procs write does not check) costs only this call.
+        int e = out.into_cgroup_errno;
+        t.into_cgroup_refused =
+            e == EBADF || e == EINVAL || e == E2BIG || e == ENOSYS || e == EOPNOTSUPP;
+    }
+    return GANTRY_TRY_CTX(exec_forking(p, t.cgroup_path), "exec");
 }
 
 }  // namespace
@@ -258,7 +367,49 @@ Result<ExitStatus> Container::wait() {
 }
 
 Result<PidFd> Container::exec(const Process& process, const ExecOptions& options) {
-    return exec_in(s_->init, process, s_->spec.linux_.seccomp, s_->cgroup.path(), options);
+    State& s = *s_;
+    std::lock_guard lock(s.exec_mu);
+    // 1. Capabilities and seccomp: the program prepared for the container's own process,
+    // when the exec'd process asks for the same capabilities (a health check does). The
+    // seccomp profile is always the container's.
+    const Security* security = &s.security;
+    if (process.capabilities != s.spec.process.capabilities) {
+        if (!s.exec_security || s.exec_caps != process.capabilities) {
+            s.exec_security.reset();
+            s.exec_security = GANTRY_TRY_CTX(
+                Security::prepare(process.capabilities, s.spec.linux_.seccomp), "exec");
+            s.exec_caps = process.capabilities;
+        }
+        security = &*s.exec_security;
+    }
+    // 2. Which namespaces to join: read once through /proc. setns on the pidfd then always
+    // joins the init's current ones.
+    if (!s.exec_ns_flags) {
+        int flags = GANTRY_TRY_CTX(namespaces_to_join(s.init.pid()), "exec");
+        // The init must still be the process we think: the pid above went through /proc.
+        GANTRY_TRY_CTX(s.init.send_signal(0), "exec: container process");
+        s.exec_ns_flags = flags;
+    }
+    // 3. The cgroup directory and the stacks, opened and mapped on first use.
+    if (s.cgroup.active() && !s.cgroup_dir.valid() && !s.into_cgroup_refused) {
+        s.cgroup_dir =
+            GANTRY_TRY_CTX(Fd::open(s.cgroup.path(), O_PATH | O_DIRECTORY), "exec: cgroup");
+    }
+    if (!s.stacks.valid() && spawn_supported()) {
+        s.stacks = GANTRY_TRY_CTX(SpawnStacks::create(), "exec");
+    }
+    ExecTarget t{s.init,
+                 *s.exec_ns_flags,
+                 *security,
+                 s.cgroup.path(),
+                 s.into_cgroup_refused ? -1 : s.cgroup_dir.get(),
+                 s.stacks};
+    auto r = run_exec(t, process, options);
+    if (t.into_cgroup_refused) {
+        s.into_cgroup_refused = true;
+        s.cgroup_dir.reset();
+    }
+    return r;
 }
 
 Status Container::destroy() {
@@ -292,68 +443,20 @@ PidFd Container::release() {
 
 Result<PidFd> exec_in(const PidFd& target, const Process& process, const nlohmann::json& seccomp,
                       const std::string& cgroup_path, const ExecOptions& options) {
+    // A one-off (gantry-oci exec): everything prepared for this call only.
     Security security = GANTRY_TRY(Security::prepare(process.capabilities, seccomp));
-    ChildPlan p;
-    ProcessStrings strings;
-    GANTRY_TRY(fill_process_plan(p, process, strings));
-    p.security = &security;
-    p.exec_pidfd = target.fd();
-    p.exec_ns_flags = GANTRY_TRY(namespaces_to_join(target.pid()));
-    p.stdio[0] = options.stdin_fd;
-    p.stdio[1] = options.stdout_fd;
-    p.stdio[2] = options.stderr_fd;
-    // The target must still be the process we think: the pid above was read through /proc.
+    int flags = GANTRY_TRY_CTX(namespaces_to_join(target.pid()), "exec");
     GANTRY_TRY_CTX(target.send_signal(0), "exec: container process");
-
-    auto pair = GANTRY_TRY(make_socketpair(SOCK_SEQPACKET));
-    p.sync_fd = pair.write.get();
-    auto stage1 = GANTRY_TRY_CTX(PidFd::fork(), "exec");
-    if (!stage1) {
-        ::close(pair.read.get());
-        run_exec_stage1(p);
+    Fd cgroup_dir;
+    if (!cgroup_path.empty()) {
+        cgroup_dir = GANTRY_TRY_CTX(Fd::open(cgroup_path, O_PATH | O_DIRECTORY), "exec: cgroup");
     }
-    pair.write.reset();
-    Fd sync = std::move(pair.read);
-    auto m = recv_msg(sync.get());
-    (void)stage1->wait();
-    if (!m) {
-        return fail(std::move(m).error().context("exec"));
+    SpawnStacks stacks;
+    if (spawn_supported()) {
+        stacks = GANTRY_TRY_CTX(SpawnStacks::create(), "exec");
     }
-    if (m->kind != ChildMsg::kPid) {
-        Error e = m->kind == ChildMsg::kError ? child_error(*m, nullptr)
-                                              : Error::msg("the exec helper exited");
-        return fail(std::move(e.context("exec")));
-    }
-    // Our child (CLONE_PARENT) and not yet reaped, so the pid cannot have been reused.
-    PidFd proc = GANTRY_TRY_CTX(PidFd::open(m->pid), "exec");
-    auto kill_and_fail = [&](Error e) -> Result<PidFd> {
-        (void)proc.send_signal(SIGKILL);
-        (void)proc.wait();
-        return fail(std::move(e.context("exec")));
-    };
-    if (auto r = cgroup_add_pid(cgroup_path, proc.pid()); !r) {
-        return kill_and_fail(std::move(r).error());
-    }
-    if (auto r = send_go(sync.get()); !r) {
-        return kill_and_fail(std::move(r).error());
-    }
-    auto ready = recv_msg(sync.get());
-    if (!ready || ready->kind != ChildMsg::kReady) {
-        Error e = !ready ? std::move(ready).error()
-                  : ready->kind == ChildMsg::kError
-                      ? child_error(*ready, nullptr)
-                      : Error::msg("the exec'd process exited during setup");
-        return kill_and_fail(std::move(e));
-    }
-    if (auto r = send_go(sync.get()); !r) {
-        return kill_and_fail(std::move(r).error());
-    }
-    auto done = recv_msg(sync.get());
-    if (!done || done->kind == ChildMsg::kError) {
-        Error e = !done ? std::move(done).error() : child_error(*done, nullptr);
-        return kill_and_fail(std::move(e));
-    }
-    return proc;
+    ExecTarget t{target, flags, security, cgroup_path, cgroup_dir.get(), stacks};
+    return run_exec(t, process, options);
 }
 
 }  // namespace gantry::runtime

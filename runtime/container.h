@@ -49,6 +49,8 @@ struct ExecOptions {
     int stdin_fd = -1;
     int stdout_fd = -1;
     int stderr_fd = -1;
+    // Take the forking path even where the spawn path applies (tests, gantry-exec-bench).
+    bool force_fork = false;
 };
 
 class Container {
@@ -68,7 +70,10 @@ class Container {
     Result<ExitStatus> wait();
     // Runs `process` inside the running container: its namespaces (setns on the pidfd),
     // its cgroup, its seccomp filter; the process's own user, caps, env, cwd. Returns once
-    // the process has execve'd (or with the error that stopped it).
+    // the process has execve'd (or with the error that stopped it). The first call prepares
+    // what every later one reuses (namespaces to join, the cgroup fd, the seccomp program);
+    // the process is spawned without copying the caller where it can be (exec_spawn.h).
+    // Calls on one Container are serialised.
     Result<PidFd> exec(const Process& process, const ExecOptions& options = {});
     // SIGKILL, reap, remove the cgroup. Safe to call more than once.
     Status destroy();

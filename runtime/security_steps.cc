@@ -125,6 +125,7 @@ struct Security::Impl {
 #if GANTRY_RUNTIME_SEC
     bool has_caps = false;
     CapSets caps;
+    uint64_t kernel_caps = 0;  // probed here, in the parent, not in every child
     std::shared_ptr<const SeccompProgram> seccomp;
 #endif
 };
@@ -141,6 +142,7 @@ Result<Security> Security::prepare(const nlohmann::json& capabilities,
     if (!capabilities.is_null()) {
         s.impl_->caps = GANTRY_TRY(parse_capabilities(capabilities, "process.capabilities"));
         s.impl_->has_caps = true;
+        s.impl_->kernel_caps = kernel_capabilities();
     }
     if (!seccomp.is_null()) {
         s.impl_->seccomp = GANTRY_TRY(cached_seccomp(seccomp));
@@ -163,7 +165,7 @@ Result<Security> Security::prepare(const nlohmann::json& capabilities,
 int Security::apply_capabilities() const noexcept {
 #if GANTRY_RUNTIME_SEC
     if (impl_->has_caps) {
-        return runtime::apply_capabilities(impl_->caps);
+        return runtime::apply_capabilities(impl_->caps, impl_->kernel_caps);
     }
 #endif
     return 0;

@@ -283,6 +283,10 @@ int main(int argc, char** argv) {
     putchar(',');
     status_field(buf, "Seccomp:", "seccomp");
     putchar(',');
+    status_field(buf, "SigBlk:", "sig_blk");
+    putchar(',');
+    status_field(buf, "SigIgn:", "sig_ign");
+    putchar(',');
     int n = slurp("/proc/self/oom_score_adj", buf, sizeof buf);
     printf("\"oom_score_adj\":%d,", n > 0 ? atoi(buf) : -9999);
 
