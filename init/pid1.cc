@@ -9,8 +9,11 @@
 #include <sys/prctl.h>
 #include <sys/reboot.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "base/fd.h"
@@ -42,6 +45,29 @@ void report_module_failures(const ModuleResult& r) {
     }
 }
 
+// /dev/input/NAME; if it is not there yet, a node of our own from the device number in
+// sysfs. devtmpfs adds /dev nodes from a kernel thread, so soon after finit_module(evdev)
+// returns the node may still be missing.
+Result<Fd> open_input_device(const std::string& name) {
+    auto fd = Fd::open("/dev/input/" + name, O_RDONLY | O_NONBLOCK);
+    if (fd) {
+        return fd;
+    }
+    auto dev = read_file("/sys/class/input/" + name + "/dev");  // "13:66\n"
+    unsigned major = 0, minor = 0;
+    if (!dev || std::sscanf(dev->c_str(), "%u:%u", &major, &minor) != 2) {
+        return fd;
+    }
+    std::string node = "/run/gantry/" + name;
+    ::unlink(node.c_str());
+    if (::mknod(node.c_str(), S_IFCHR | 0600, ::makedev(major, minor)) < 0) {
+        return fail(Error::sys("mknod {}", node));
+    }
+    auto own = Fd::open(node, O_RDONLY | O_NONBLOCK);
+    ::unlink(node.c_str());
+    return own;
+}
+
 void load_by_name(const ModuleIndex& index, const std::vector<std::string>& names,
                   const char* what) {
     for (const auto& m : load_named_modules(index, names)) {
@@ -69,10 +95,7 @@ void late_helper(const EventChannel& ev, int w, const std::vector<LinkStep>& lin
         ev.emit("network", fmt::format("\"links\":{},\"errors\":{}", links.size(), errors.size()));
         (void)write_all(w, "n");
     }
-    // 2. The ACPI power button (drivers/acpi/button.c) as /dev/input/eventN.
-    load_by_name(index, {"button", "evdev"}, "the power button");
-    (void)write_all(w, "b");
-    // 3. The rest at the lowest priority: on the one vCPU the first container starts get
+    // 2. The rest at the lowest priority: on the one vCPU the first container starts get
     // the CPU first (nice, not SCHED_IDLE: a busy service cannot starve them).
     (void)::setpriority(PRIO_PROCESS, 0, 19);
     auto late = load_module_file("/etc/gantry/modules.late");
@@ -262,10 +285,13 @@ Status Pid1::attach(EventLoop& loop, sv::Supervisor& sup, const std::string& api
     loop_ = &loop;
     sup_ = &sup;
     shutdown_ = std::move(shutdown);
+    // The ACPI power button: its modules are early, so it is watched before any service
+    // starts and a press right after `ready` is never lost.
+    watch_power_button();
     // The late helper, while services start: the NIC and network.interfaces (when the
-    // config names any) first, then the power button's modules, then every other module
-    // at the lowest priority. It tells PID 1 on a pipe: 'b' = watch the power button now,
-    // 'n' = the links are set (host-network services may start); EOF = it is done or died.
+    // config names any) first, then every other module at the lowest priority. It tells
+    // PID 1 on a pipe: 'n' = the links are set (host-network services may start); EOF =
+    // it is done or died.
     int pipe_fds[2];
     if (::pipe2(pipe_fds, O_CLOEXEC) < 0) {
         return fail(Error::sys("pipe for the late helper"));
@@ -275,24 +301,28 @@ Status Pid1::attach(EventLoop& loop, sv::Supervisor& sup, const std::string& api
     const EventChannel* ev = &events_;
     spawn_helper("gantry-modules", [ev, w = to_pid1.get(), &links] { late_helper(*ev, w, links); });
     to_pid1.reset();  // only the helper holds the write end: its exit is our EOF
-    int raw = from_helper.get();
-    sources_.push_back(GANTRY_TRY(loop.on_io(raw, EPOLLIN, [this, raw](uint32_t) {
+    late_fd_ = std::move(from_helper);
+    late_src_ = GANTRY_TRY(loop.on_io(late_fd_.get(), EPOLLIN, [this](uint32_t) {
         char buf[16];
-        ssize_t n = ::read(raw, buf, sizeof buf);
+        ssize_t n = ::read(late_fd_.get(), buf, sizeof buf);
         for (ssize_t i = 0; i < n; ++i) {
-            if (buf[i] == 'b') {
-                watch_power_button();
-            } else if (buf[i] == 'n') {
+            if (buf[i] == 'n') {
                 sup_->release_host_network();
             }
         }
         if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-            // Done (or died): nothing may stay held because of it.
-            watch_power_button();
+            // Done (or died): nothing may stay held because of it. The source goes on the
+            // next turn of the loop (not inside its own callback); a closed pipe would
+            // otherwise wake the loop forever.
             sup_->release_host_network();
+            if (auto d = loop_->defer([this] {
+                    late_src_.reset();
+                    late_fd_.reset();
+                })) {
+                late_cleanup_ = std::move(*d);
+            }
         }
-    })));
-    fds_.push_back(std::move(from_helper));
+    }));
     spawn_helper("gantry-ctl-port", [api_socket] { run_ctl_bridge(api_socket); });
     sub_ = sup.subscribe_events([this](const sv::ServiceEvent& e) {
         events_.emit("service", fmt::format("\"service\":{},\"from\":{},\"to\":{},\"detail\":{}",
@@ -352,6 +382,7 @@ void Pid1::watch_power_button() {
         return;
     }
     button_watched_ = true;
+    int watched = 0;
     DIR* d = ::opendir("/sys/class/input");
     if (d == nullptr) {
         return;
@@ -362,7 +393,7 @@ void Pid1::watch_power_button() {
         if (!n.starts_with("event") || !name || !trim(*name).starts_with("Power Button")) {
             continue;
         }
-        auto fd = Fd::open("/dev/input/" + n, O_RDONLY | O_NONBLOCK);
+        auto fd = open_input_device(n);
         if (!fd) {
             console("power button: " + fd.error().str());
             continue;
@@ -380,9 +411,11 @@ void Pid1::watch_power_button() {
         if (src) {
             sources_.push_back(std::move(*src));
             fds_.push_back(std::move(*fd));
+            ++watched;
         }
     }
     ::closedir(d);
+    events_.emit("power-button-watch", fmt::format("\"devices\":{}", watched));
 }
 
 }  // namespace gantry::init

@@ -81,6 +81,9 @@ class Pid1 {
     std::vector<Source> sources_;
     int sub_ = 0;
     bool button_watched_ = false;
+    Fd late_fd_;  // the late helper's reports (attach)
+    Source late_src_;
+    Source late_cleanup_;
     bool started_ = false;
     bool ready_ = false;
     bool failed_ = false;

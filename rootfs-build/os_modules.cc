@@ -29,14 +29,16 @@ const std::vector<std::string>& default_modules() {
 const std::vector<std::string>& early_modules() {
     // Only what PID 1 needs before the config is read and checked; the rest loads in the
     // late helper while services start (init/pid1.cc, attach). virtio_pci + virtio_console:
-    // the event and ctl ports. qemu_fw_cfg: the config. overlay: every container root.
-    // Not here, each ~12 ms under TCG: virtio_blk (PID 1 loads it by name only when it must
-    // look for a config drive: no config on the command line or in fw_cfg); button + evdev
-    // (the ACPI power button: first in the late helper, which tells PID 1 to watch it);
-    // virtio_net (the late helper loads it by name and sets network.interfaces while
-    // services that do not need it start; host-network services wait for it).
+    // the event and ctl ports. qemu_fw_cfg: the config. button + evdev (both modules on
+    // Debian's cloud kernel, not built in): the ACPI power button as /dev/input/eventN,
+    // watched before any service starts, so a shutdown request (cloud, QMP
+    // system_powerdown) is never lost, not even one right after `ready`. overlay: every
+    // container root. Not here: virtio_blk (PID 1 loads it by name only when it must look
+    // for a config drive: no config on the command line or in fw_cfg) and virtio_net (the
+    // late helper loads it by name and sets network.interfaces while services that do not
+    // need it start; host-network services wait for it).
     static const std::vector<std::string> kEarly = {"virtio_pci", "virtio_console", "qemu_fw_cfg",
-                                                    "overlay"};
+                                                    "button",     "evdev",          "overlay"};
     return kEarly;
 }
 

@@ -235,6 +235,19 @@ int exec_path(const ChildPlan& p) {
     die(p, ChildStep::Exec, -1, -r);
 }
 
+// oom_score_adj through /proc/self. In a CLONE_VFORK child the kernel changes only ours,
+// not the caller's (__set_oom_adj skips tasks that share the mm through vfork).
+void set_oom_score_adj(const ChildPlan& p) {
+    if (p.oom_score_adj == nullptr) {
+        return;
+    }
+    int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    check(p, fd, ChildStep::OomScoreAdj);
+    ssize_t n = ::write(fd, p.oom_score_adj, ::strlen(p.oom_score_adj));
+    check(p, static_cast<int>(n), ChildStep::OomScoreAdj);
+    ::close(fd);
+}
+
 }  // namespace
 
 void run_child(const ChildPlan& p) noexcept {
@@ -280,13 +293,7 @@ void run_child(const ChildPlan& p) noexcept {
     if (p.hostname != nullptr) {
         check(p, ::sethostname(p.hostname, ::strlen(p.hostname)), ChildStep::Hostname);
     }
-    if (p.oom_score_adj != nullptr) {
-        int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-        check(p, fd, ChildStep::OomScoreAdj);
-        ssize_t n = ::write(fd, p.oom_score_adj, ::strlen(p.oom_score_adj));
-        check(p, static_cast<int>(n), ChildStep::OomScoreAdj);
-        ::close(fd);
-    }
+    set_oom_score_adj(p);
 
     // 7-8. The MountPlan (rootfs, mounts, /dev, pivot_root, sysctls, masked, read-only).
     if (p.mounts != nullptr) {
@@ -322,15 +329,8 @@ int spawn_process_main(void* arg) {
             check(p, ::dup2(p.stdio[i], i), ChildStep::Stdio, i);
         }
     }
-    // 2. oom_score_adj: with CLONE_VFORK the kernel changes only ours, not the caller's
-    // (__set_oom_adj skips tasks that share the mm through vfork).
-    if (p.oom_score_adj != nullptr) {
-        int fd = ::open("/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
-        check(p, fd, ChildStep::OomScoreAdj);
-        ssize_t n = ::write(fd, p.oom_score_adj, ::strlen(p.oom_score_adj));
-        check(p, static_cast<int>(n), ChildStep::OomScoreAdj);
-        ::close(fd);
-    }
+    // 2. oom_score_adj (only ours, see set_oom_score_adj).
+    set_oom_score_adj(p);
     // 3. The rest is the container child's: rlimits, user, caps, no_new_privs, cwd, close
     // every other fd, seccomp, execve.
     finish(p);

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/runtime/stats.h"
 #include "runtime/container.h"
 #include "runtime/default_spec.h"
 #include "runtime/security_steps.h"
@@ -31,20 +32,8 @@ using namespace gantry::runtime;
 
 namespace {
 
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) {
-        return 0;
-    }
-    std::sort(v.begin(), v.end());
-    size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-    return v[std::min(i, v.size() - 1)];
-}
-
-double now_ms() {
-    return std::chrono::duration<double, std::milli>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
+using gantry::bench::now_ms;
+using gantry::bench::percentile;
 
 struct Counts {
     long minflt = 0, nvcsw = 0, nivcsw = 0, child_minflt = 0;

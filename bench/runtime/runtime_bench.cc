@@ -26,6 +26,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/runtime/stats.h"
 #include "runtime/container.h"
 #include "runtime/default_spec.h"
 #include "runtime/security_steps.h"
@@ -44,20 +45,8 @@ struct Series {
     std::string first_error;
 };
 
-double percentile(std::vector<double> v, double p) {
-    if (v.empty()) {
-        return 0;
-    }
-    std::sort(v.begin(), v.end());
-    size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
-    return v[std::min(i, v.size() - 1)];
-}
-
-double now_ms() {
-    return std::chrono::duration<double, std::milli>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-}
+using gantry::bench::now_ms;
+using gantry::bench::percentile;
 
 // fork + execvp, stdio to /dev/null (stderr to `err_path`), wait4 for the rusage.
 void time_command(Series& s, const std::vector<std::string>& argv, const std::string& err_path) {
