@@ -41,7 +41,7 @@ struct ImageInputs {
     // and taints itself 'E' once; a kernel that enforces signatures (module.sig_enforce,
     // Secure Boot lockdown) refuses them, so --keep-module-signatures turns this off.
     bool strip_module_signatures = true;
-    std::string version = "0.1.0";              // os-release VERSION_ID
+    std::string version = "0.1.0";  // os-release VERSION_ID
 };
 
 struct ImagePlan {

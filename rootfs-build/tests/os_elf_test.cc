@@ -58,7 +58,11 @@ TEST(LibraryClosure, MissingLibraryNamesTheProgram) {
 // What scripts/sign-file appends: signature bytes, struct module_signature (its length
 // big-endian in the last 4 of 12 bytes), the magic.
 TEST(ModuleSignature, StripsWhatSignFileAppends) {
-    const std::string body = std::string("\x7f" "ELF", 4) + std::string(100, 'x');
+    const std::string body = std::string(
+                                 "\x7f"
+                                 "ELF",
+                                 4) +
+                             std::string(100, 'x');
     const std::string sig(300, 's');
     std::string info(12, '\0');
     info[10] = 0x01;  // 300 = 0x012c
