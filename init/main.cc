@@ -358,6 +358,10 @@ Result<Outcome> run(const Flags& f, bool pid1) {
             sup.hold_host_network("waiting for the network (" + join(names, ", ") + ")");
         }
     }
+    // PID 1's helpers are forks that run code: before discovery starts its thread.
+    if (machine) {
+        GANTRY_TRY(machine->start_helpers(loop, sup, f.socket, links));
+    }
     // Discovery (issue 7): PID 1 with the embedded store runs gantry-kv first, as a
     // built-in host-process service; every service is then registered in the store.
     if (boot.have_config) {
@@ -434,7 +438,7 @@ Result<Outcome> run(const Flags& f, bool pid1) {
     log::info("gantry-init up",
               {{"mode", pid1 ? "pid1" : "host"}, {"socket", f.socket}, {"config", f.config}});
     if (machine)
-        GANTRY_TRY(machine->attach(loop, sup, f.socket, begin_shutdown, links));
+        GANTRY_TRY(machine->attach(loop, sup, begin_shutdown));
     sup.start_all();
     GANTRY_TRY(loop.run());
     log::info("all services stopped");

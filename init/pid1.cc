@@ -280,14 +280,10 @@ void Pid1::config_loaded(const std::string& source, size_t services, const std::
     failed_ = true;
 }
 
-Status Pid1::attach(EventLoop& loop, sv::Supervisor& sup, const std::string& api_socket,
-                    std::function<void(FinalAction)> shutdown, const std::vector<LinkStep>& links) {
+Status Pid1::start_helpers(EventLoop& loop, sv::Supervisor& sup, const std::string& api_socket,
+                           const std::vector<LinkStep>& links) {
     loop_ = &loop;
     sup_ = &sup;
-    shutdown_ = std::move(shutdown);
-    // The ACPI power button: its modules are early, so it is watched before any service
-    // starts and a press right after `ready` is never lost.
-    watch_power_button();
     // The late helper, while services start: the NIC and network.interfaces (when the
     // config names any) first, then every other module at the lowest priority. It tells
     // PID 1 on a pipe: 'n' = the links are set (host-network services may start); EOF =
@@ -324,6 +320,17 @@ Status Pid1::attach(EventLoop& loop, sv::Supervisor& sup, const std::string& api
         }
     }));
     spawn_helper("gantry-ctl-port", [api_socket] { run_ctl_bridge(api_socket); });
+    return ok();
+}
+
+Status Pid1::attach(EventLoop& loop, sv::Supervisor& sup,
+                    std::function<void(FinalAction)> shutdown) {
+    loop_ = &loop;
+    sup_ = &sup;
+    shutdown_ = std::move(shutdown);
+    // The ACPI power button: its modules are early, so it is watched before any service
+    // starts and a press right after `ready` is never lost.
+    watch_power_button();
     sub_ = sup.subscribe_events([this](const sv::ServiceEvent& e) {
         events_.emit("service", fmt::format("\"service\":{},\"from\":{},\"to\":{},\"detail\":{}",
                                             json_str(e.service), json_str(e.from), json_str(e.to),

@@ -3,7 +3,8 @@
 //   mount_config_drive / unmount_config_drive   around the config loader ("config-drive")
 //   config_loaded  "config" (and "failed" + the errors on the console when refused)
 //   apply_kernel   the config's kernel.modules and kernel.sysctl ("kernel")
-//   attach()       ACPI power button, gantry.ctl bridge, late modules, readiness watch
+//   start_helpers  the late helper (network, late modules) and the gantry.ctl bridge
+//   attach()       ACPI power button, readiness watch
 // main.cc calls these; everything else lives here so the PID 1 path stays a few
 // lines in main. Host mode (--host-mode) uses none of it.
 #pragma once
@@ -59,12 +60,18 @@ class Pid1 {
     KernelReport apply_kernel(const std::vector<std::string>& modules,
                               const std::map<std::string, std::string>& sysctl);
 
+    // Forks PID 1's helpers: the late helper (network.interfaces in `links`, then the late
+    // modules; it releases the supervisor's hold on host-network services,
+    // Supervisor::hold_host_network) and the gantry.ctl bridge. Call before any thread
+    // starts (discovery's worker): the helpers are forks that run code, and a lock held by
+    // another thread at fork time (the log's) would stay held in them forever.
+    Status start_helpers(EventLoop& loop, supervisor::Supervisor& sup,
+                         const std::string& api_socket, const std::vector<LinkStep>& links);
+
     // Hooks PID 1 into the running loop. Call before start_all(): the readiness watch
     // must see the first state changes. `shutdown` starts a clean poweroff or reboot.
-    // `links` (network.interfaces) are set by the late helper, which then releases the
-    // supervisor's hold on host-network services (Supervisor::hold_host_network).
-    Status attach(EventLoop& loop, supervisor::Supervisor& sup, const std::string& api_socket,
-                  std::function<void(FinalAction)> shutdown, const std::vector<LinkStep>& links);
+    Status attach(EventLoop& loop, supervisor::Supervisor& sup,
+                  std::function<void(FinalAction)> shutdown);
 
   private:
     Pid1() = default;
@@ -81,7 +88,7 @@ class Pid1 {
     std::vector<Source> sources_;
     int sub_ = 0;
     bool button_watched_ = false;
-    Fd late_fd_;  // the late helper's reports (attach)
+    Fd late_fd_;  // the late helper's reports (start_helpers)
     Source late_src_;
     Source late_cleanup_;
     bool started_ = false;
