@@ -166,9 +166,9 @@ std::unique_ptr<Pid1> Pid1::boot() {
 std::vector<std::string> Pid1::mount_config_drive(const std::string& mount_root) {
     // 0. The disk driver is not an early module: only a boot without a config on the
     // command line or in fw_cfg gets here (init/main.cc).
-    if (auto text = read_file(kModuleIndexPath)) {
-        load_by_name(parse_module_index(*text), {"virtio_blk"}, "config drives");
-    }
+    auto text = read_file(kModuleIndexPath);
+    const ModuleIndex index = text ? parse_module_index(*text) : ModuleIndex{};
+    load_by_name(index, {"virtio_blk"}, "config drives");
     // 1. Labels from the devices' bytes: no file system module is needed to find the drive.
     DriveScan scan = scan_config_drives();
     DriveChoice choice = choose_config_drive(scan.found);
@@ -179,8 +179,6 @@ std::vector<std::string> Pid1::mount_config_drive(const std::string& mount_root)
     if (drive_.drive) {
         // 2. The file system's modules only now, and only for a drive that is there: most
         // boots have none, and each module costs ~15 ms under TCG.
-        auto text = read_file(kModuleIndexPath);
-        ModuleIndex index = text ? parse_module_index(*text) : ModuleIndex{};
         for (const auto& m : load_named_modules(index, fs_modules(drive_.drive->fs.fstype))) {
             if (m.outcome == ModuleOutcome::failed) {
                 drive_.problems.push_back(fmt::format("module {}: {}", m.name, m.error));
@@ -385,10 +383,6 @@ void Pid1::check_ready() {
 // The ACPI power button (what a cloud's "stop" sends) is an input device named "Power
 // Button" (drivers/acpi/button.c, needs `button` + `evdev`): KEY_POWER down = poweroff.
 void Pid1::watch_power_button() {
-    if (button_watched_) {
-        return;
-    }
-    button_watched_ = true;
     int watched = 0;
     DIR* d = ::opendir("/sys/class/input");
     if (d == nullptr) {

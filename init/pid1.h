@@ -87,7 +87,6 @@ class Pid1 {
     std::vector<Fd> fds_;
     std::vector<Source> sources_;
     int sub_ = 0;
-    bool button_watched_ = false;
     Fd late_fd_;  // the late helper's reports (start_helpers)
     Source late_src_;
     Source late_cleanup_;

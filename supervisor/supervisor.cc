@@ -117,9 +117,7 @@ void Supervisor::release_host_network() {
         return;
     }
     network_hold_.clear();
-    for (const auto& name : graph_.start_order()) {
-        check_deps(*find(name));
-    }
+    start_all();  // every service still waiting looks again; the others are left alone
 }
 
 bool Supervisor::held_for_network(const Unit& u) const {
