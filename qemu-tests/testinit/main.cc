@@ -169,7 +169,9 @@ void run_from_cmdline(const std::string& cmdline) {
 
 // The ACPI power button is an input device named "Power Button" (drivers/acpi/button.c);
 // a press is EV_KEY/KEY_POWER with value 1. Reference for gantry-init's shutdown trigger.
-void wait_for_power_button() {
+// It is opened before `ready`: the harness presses the button as soon as it sees `ready`,
+// and evdev queues only what arrives while a reader has the device open.
+int open_power_button() {
     int fd = -1;
     if (DIR* d = opendir("/sys/class/input")) {
         while (dirent* e = readdir(d)) {
@@ -186,6 +188,10 @@ void wait_for_power_button() {
         }
         closedir(d);
     }
+    return fd;
+}
+
+void wait_for_power_button(int fd) {
     if (fd < 0) {
         write_str(1, "GANTRY-TEST: no power button device; holding forever\n");
         for (;;) {
@@ -234,6 +240,8 @@ int main() {
 
     std::string cmdline;
     read_file("/proc/cmdline", cmdline);
+    bool hold = cmdline.find("gantry.testinit.hold") != std::string::npos;
+    int button = hold ? open_power_button() : -1;
     std::string release;
     read_file("/proc/sys/kernel/osrelease", release);
     while (!release.empty() && release.back() == '\n') {
@@ -243,10 +251,10 @@ int main() {
 
     run_from_cmdline(cmdline);
 
-    if (cmdline.find("gantry.testinit.hold") != std::string::npos) {
+    if (hold) {
         // Stay up (for `gantryctl vm up` and the power button case) until the ACPI power
         // button is pressed; without a button device, forever.
-        wait_for_power_button();
+        wait_for_power_button(button);
         report("power-button", "", "");
     }
     report("poweroff", "", "");
