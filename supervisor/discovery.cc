@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/resource.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -475,6 +476,9 @@ Discovery::Discovery(DiscoveryOptions opts) : shared_(std::make_shared<Shared>()
     // The thread holds the shared state, so a worker stuck in a connect() can be left
     // behind at exit without touching freed memory.
     std::thread([s = shared_] {
+        // Per thread on Linux (the TID as the "process"); best effort, a failure is only
+        // a slower boot.
+        (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), s->opts.nice);
         try {
             Worker(s).run();
         } catch (const std::exception& e) {

@@ -30,6 +30,10 @@ struct DiscoveryOptions {
     Duration retry_initial = std::chrono::milliseconds(200);
     Duration retry_max = std::chrono::seconds(5);
     std::string host;  // the machine's name, in every value; "" = gethostname()
+    // The worker thread's nice value. Registering is background work: on a one-CPU
+    // machine at boot it would otherwise take the CPU from the services it registers
+    // (its first requests, and gantry-kv's first answers, are cold code).
+    int nice = 19;
 };
 
 // What is published for one service; serialised by the worker.

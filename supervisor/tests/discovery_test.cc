@@ -1,6 +1,7 @@
 #include "supervisor/discovery.h"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,6 +10,8 @@
 #include <nlohmann/json.hpp>
 
 #include "base/event_loop.h"
+#include "base/fd.h"
+#include "base/strings.h"
 #include "supervisor/discovery_config.h"
 #include "supervisor/driver.h"
 #include "supervisor/supervisor.h"
@@ -109,6 +112,42 @@ TEST(Discovery, UpdatesDoNotBlockWhenTheStoreIsDown) {
         EXPECT_FALSE(d.connected());
     }
     EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(2));
+}
+
+// The nice value of each of this process's threads (stat field 19, after the comm).
+std::vector<long> thread_nice_values() {
+    std::vector<long> out;
+    for (const auto& e : std::filesystem::directory_iterator("/proc/self/task")) {
+        auto stat = read_file(e.path().string() + "/stat");
+        size_t close = stat ? stat->rfind(')') : std::string::npos;
+        if (close == std::string::npos) {
+            continue;
+        }
+        auto fields = split(stat->substr(close + 2), ' ');  // fields 3, 4, ...
+        if (fields.size() > 16) {
+            out.push_back(std::stol(fields[16]));
+        }
+    }
+    return out;
+}
+
+// Registering is background work: the worker thread runs at the configured nice value,
+// and the rest of the process (PID 1's loop) keeps its own.
+TEST(Discovery, WorkerRunsAtItsNiceValue) {
+    DiscoveryOptions o;
+    o.endpoints = {"unix:///nonexistent/kv.sock"};
+    o.nice = 13;
+    Discovery d(o);
+    bool found = false;
+    for (int i = 0; i < 200 && !found; ++i) {
+        auto nices = thread_nice_values();
+        found = std::count(nices.begin(), nices.end(), 13) == 1;
+        if (!found) {
+            ::usleep(10 * 1000);
+        }
+    }
+    EXPECT_TRUE(found);
+    EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid())), 0);
 }
 
 // The embedded store is a system service: at shutdown it stops only after the others, so
