@@ -1,6 +1,7 @@
 #include "base/pidfd.h"
 
 #include <linux/sched.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
@@ -9,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 
 #ifndef P_PIDFD
@@ -126,6 +128,23 @@ Result<ExitStatus> PidFd::wait() const {
 
 Result<std::optional<ExitStatus>> PidFd::try_wait() const {
     return wait_pidfd(fd_.get(), pid_, WNOHANG);
+}
+
+bool PidFd::exits_within(std::chrono::milliseconds limit) const {
+    // A pidfd polls readable once its process has exited.
+    const auto deadline = std::chrono::steady_clock::now() + limit;
+    for (;;) {
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        pollfd pfd{fd_.get(), POLLIN, 0};
+        int n = ::poll(&pfd, 1, static_cast<int>(std::max<int64_t>(left.count(), 0)));
+        if (n > 0) {
+            return true;
+        }
+        if (n == 0 || errno != EINTR) {
+            return false;
+        }
+    }
 }
 
 bool reset_signals_for_exec() {

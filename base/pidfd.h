@@ -4,6 +4,7 @@
 
 #include <sys/types.h>
 
+#include <chrono>
 #include <optional>
 #include <string>
 
@@ -55,6 +56,8 @@ class PidFd {
     Result<ExitStatus> wait() const;
     // Reaps the process if it has exited, else returns std::nullopt at once.
     Result<std::optional<ExitStatus>> try_wait() const;
+    // True once the process has exited (not reaped), false if it has not within `limit`.
+    bool exits_within(std::chrono::milliseconds limit) const;
 
   private:
     Fd fd_;

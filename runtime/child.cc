@@ -228,6 +228,10 @@ int exec_path(const ChildPlan& p) {
 
     // 15. execve. On success the O_CLOEXEC sync socket closes, which tells the parent (in the
     // spawn path: the kernel resumes the vfork parent).
+    if (p.stop_before_execve) {
+        // Raw calls: in the spawn path glibc's thread data is the caller's.
+        ::syscall(SYS_kill, ::syscall(SYS_getpid), SIGSTOP);
+    }
     if (p.spawn != nullptr) {
         p.spawn->exec_reached = 1;
     }

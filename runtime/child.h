@@ -81,6 +81,7 @@ struct ChildPlan {
     int exec_pidfd = -1;
     int exec_ns_flags = 0;
     bool unshare_cgroup = false;
+    bool stop_before_execve = false;  // tests (ExecOptions::stop_before_execve)
     // In a new or joined user namespace: become its root first. Our host uid is not mapped
     // there, and files created with an unmapped fsuid fail with EOVERFLOW.
     bool become_userns_root = false;

@@ -5,6 +5,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -86,6 +87,12 @@ Result<ChildMsg> recv_msg(int fd) {
     do {
         n = ::recv(fd, &m, sizeof m, 0);
     } while (n < 0 && errno == EINTR);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+        return fail(
+            Error::msg("the exec'd process did not reach execve within {}s (stopped by a container "
+                       "process, or the container's cgroup frozen); killed",
+                       kExecSetupTimeout.count() / 1000));
+    }
     if (n < 0) {
         return fail(Error::sys("read from the container's sync socket"));
     }
@@ -97,6 +104,16 @@ Result<ChildMsg> recv_msg(int fd) {
         return fail(Error::msg("short message from the container child"));
     }
     return m;
+}
+
+Status set_recv_timeout(int fd, std::chrono::milliseconds limit) {
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(limit.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>(limit.count() % 1000 * 1000);
+    if (::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv) < 0) {
+        return fail(Error::sys("set a timeout on the container's sync socket"));
+    }
+    return ok();
 }
 
 Status send_go(int fd) {
@@ -132,7 +149,17 @@ Result<PidFd> exec_forking(ChildPlan& p, const std::string& cgroup_path) {
     }
     pair.write.reset();
     Fd sync = std::move(pair.read);
+    // Every wait for the children below is bounded, as on the spawn path (exec_spawn.h):
+    // a stopped process or a frozen cgroup must not hang the caller.
+    if (auto st = set_recv_timeout(sync.get(), kExecSetupTimeout); !st) {
+        (void)stage1->send_signal(SIGKILL);
+        (void)stage1->wait();
+        return fail(std::move(st).error());
+    }
     auto m = recv_msg(sync.get());
+    if (!m) {
+        (void)stage1->send_signal(SIGKILL);
+    }
     (void)stage1->wait();
     if (!m) {
         return fail(std::move(m).error());
@@ -183,6 +210,7 @@ Result<PidFd> run_exec(ExecTarget& t, const Process& process, const ExecOptions&
     p.stdio[0] = options.stdin_fd;
     p.stdio[1] = options.stdout_fd;
     p.stdio[2] = options.stderr_fd;
+    p.stop_before_execve = options.stop_before_execve;
     bool spawn = t.stacks.valid() && (t.ns_flags & CLONE_NEWUSER) == 0 && !options.force_fork &&
                  (t.cgroup_path.empty() || t.cgroup_fd >= 0);
     if (spawn) {

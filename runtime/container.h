@@ -51,6 +51,9 @@ struct ExecOptions {
     int stderr_fd = -1;
     // Take the forking path even where the spawn path applies (tests, gantry-exec-bench).
     bool force_fork = false;
+    // Tests: the process stops itself (SIGSTOP) right before its execve, as a container
+    // process could stop it from outside; the caller must give up after kExecSetupTimeout.
+    bool stop_before_execve = false;
 };
 
 class Container {

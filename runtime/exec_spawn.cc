@@ -139,7 +139,12 @@ Result<SpawnOutcome> spawn_exec(ChildPlan& p, int cgroup_fd, const SpawnStacks& 
     // process resets its dispositions without touching ours. CLONE_CLEAR_SIGHAND (Linux
     // 5.5): the kernel sets every handled signal back to SIG_DFL in the child, so no handler
     // of ours can run in our memory from a child even if a signal got through.
-    args.flags = CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
+    // No CLONE_VFORK here: its wait cannot be bounded, and this one must be (below). (A
+    // CLONE_VM child without it marks our mm as shared by processes, MMF_MULTIPROCESS; the
+    // kernel then looks for other users of the mm when an OOM kill or an oom_score_adj
+    // write concerns it. The process's own oom_score_adj write stays its own: it is a
+    // vfork child of stage 1.)
+    args.flags = CLONE_VM | CLONE_FILES | CLONE_PIDFD | CLONE_CLEAR_SIGHAND;
     args.pidfd = reinterpret_cast<uint64_t>(&stage1_pidfd);
     args.exit_signal = SIGCHLD;
     args.stack = reinterpret_cast<uint64_t>(stacks.stage1());
@@ -170,6 +175,29 @@ Result<SpawnOutcome> spawn_exec(ChildPlan& p, int cgroup_fd, const SpawnStacks& 
         ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     }
     long r = spawn_clone3(&args, sizeof args, spawn_stage1_main, &p);
+    // Stage 1 runs in our memory on its own stack, and exits once the process has execve'd
+    // (or died). Until then this thread only waits, as under CLONE_VFORK, but for at most
+    // kExecSetupTimeout: the process is in the container's pid namespace, where a
+    // container process can stop it before its execve, and a frozen cgroup stops stage 1
+    // itself. Either would otherwise hang PID 1 for good.
+    bool timed_out = false;
+    if (r >= 0) {
+        PidFd stage1(Fd(stage1_pidfd), static_cast<pid_t>(r));
+        if (!stage1.exits_within(kExecSetupTimeout)) {
+            timed_out = true;
+            (void)stage1.send_signal(SIGKILL);  // its vfork wait is killable, a freeze too
+        }
+        (void)stage1.wait();
+        // The process exists once the kernel wrote its pidfd; stopped, it would still run
+        // our code in our memory when continued. Now that stage 1 is gone, nothing else
+        // writes to `sh`.
+        if (timed_out && sh.pidfd >= 0) {
+            PidFd process(Fd(sh.pidfd), sh.pid);
+            sh.pidfd = -1;
+            (void)process.send_signal(SIGKILL);
+            (void)process.wait();  // our child (CLONE_PARENT): reaped, and out of our mm
+        }
+    }
     if (toggle_dumpable) {
         ::prctl(PR_SET_DUMPABLE, 1, 0, 0, 0);
     }
@@ -184,8 +212,12 @@ Result<SpawnOutcome> spawn_exec(ChildPlan& p, int cgroup_fd, const SpawnStacks& 
         }
         return fail(Error::with_errno(static_cast<int>(-r), "clone the exec helper"));
     }
-    // Stage 1 has left our mm; it exits right after, so this wait is short.
-    (void)PidFd(Fd(stage1_pidfd), static_cast<pid_t>(r)).wait();
+    if (timed_out) {
+        return fail(
+            Error::msg("the exec'd process did not reach execve within {}s (stopped by a container "
+                       "process, or the container's cgroup frozen); killed",
+                       kExecSetupTimeout.count() / 1000));
+    }
     if (sh.pidfd >= 0) {
         out.process.emplace(Fd(sh.pidfd), sh.pid);
     }

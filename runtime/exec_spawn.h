@@ -2,18 +2,21 @@
 //
 // The caller is the supervisor, PID 1, with a large address space: a fork copies its page
 // tables and leaves it copy-on-write faults afterwards, which under QEMU TCG is most of an
-// exec's cost. Here nothing is copied; the caller is suspended (CLONE_VFORK) while two
-// CLONE_VM children run on stacks of their own, posix_spawn-style:
+// exec's cost. Here nothing is copied; the calling thread waits while two CLONE_VM children
+// run on stacks of their own, posix_spawn-style:
 //
-//   caller   clone3(CLONE_VM | CLONE_VFORK | CLONE_FILES | CLONE_PIDFD | CLONE_INTO_CGROUP)
+//   caller   clone3(CLONE_VM | CLONE_FILES | CLONE_PIDFD | CLONE_INTO_CGROUP)
 //   stage 1    in the container's cgroup from birth; setns(pidfd, every namespace at once);
 //              clone3(CLONE_VM | CLONE_VFORK | CLONE_PARENT | CLONE_PIDFD) -> the process,
 //              born into the container's pid namespace, the caller's child
 //   process      signals reset, stdio, oom_score_adj, rlimits, user, capabilities,
 //                no_new_privs, cwd, close fds, seccomp, execve
 //   stage 1    resumes when the process has execve'd (or died), exits
-//   caller   resumes; reaps stage 1; has the process's pidfd (in its fd table through
-//            CLONE_FILES) and any error (in shared memory): no socket, no round trip.
+//   caller   waits for stage 1's exit on its pidfd, at most kExecSetupTimeout (not
+//            CLONE_VFORK, whose wait has no bound: a stopped process or a frozen cgroup
+//            would hang PID 1; on timeout both children are killed); reaps stage 1; has
+//            the process's pidfd (in its fd table through CLONE_FILES) and any error (in
+//            shared memory): no socket, no round trip.
 //
 // Not for: a container with its own user namespace, architectures without the clone3
 // trampoline below, and a cgroup that CLONE_INTO_CGROUP refuses. The caller takes the forking
@@ -25,6 +28,7 @@
 
 #include <linux/sched.h>
 
+#include <chrono>
 #include <cstddef>
 #include <optional>
 
@@ -33,6 +37,11 @@
 #include "runtime/child.h"
 
 namespace gantry::runtime {
+
+// How long an exec may take from clone to execve, on either exec path, before the caller
+// kills what it started and reports an error. Setup takes milliseconds (tens under QEMU's
+// TCG); this much means the process was stopped or its cgroup frozen.
+inline constexpr std::chrono::milliseconds kExecSetupTimeout{5000};
 
 // True when this build has the clone3 trampoline (x86-64).
 bool spawn_supported();

@@ -8,10 +8,12 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <filesystem>
 
 #include "base/fd.h"
 #include "base/strings.h"
+#include "runtime/exec_spawn.h"
 #include "runtime/security_steps.h"
 #include "runtime/tests/root_fixture.h"
 
@@ -238,6 +240,29 @@ TEST_P(Exec, DeadInitIsAnError) {
     ASSERT_TRUE(c_->wait());
     auto pfd = c_->exec(spec_.process, options());
     ASSERT_FALSE(pfd);
+}
+
+// A process stopped before its execve (by a container process, or a frozen cgroup) must
+// not hang the caller, PID 1: the exec gives up after kExecSetupTimeout, kills what it
+// started and leaves no zombie; the container still takes execs.
+TEST_P(Exec, StoppedBeforeExecveTimesOut) {
+    ASSERT_NO_FATAL_FAILURE(start());
+    ExecOptions eo = options();
+    eo.stop_before_execve = true;
+    auto t0 = std::chrono::steady_clock::now();
+    auto pfd = c_->exec(spec_.process, eo);
+    auto took = std::chrono::steady_clock::now() - t0;
+    ASSERT_FALSE(pfd);
+    EXPECT_NE(pfd.error().str().find("did not reach execve within 5s"), std::string::npos)
+        << pfd.error().str();
+    EXPECT_GE(took, kExecSetupTimeout);
+    EXPECT_LT(took, kExecSetupTimeout + std::chrono::seconds(3));
+    siginfo_t info;
+    ::memset(&info, 0, sizeof info);
+    ASSERT_EQ(::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT), 0);
+    EXPECT_EQ(info.si_pid, 0) << "a zombie: pid " << info.si_pid;
+    json p = probe(spec_.process);
+    EXPECT_TRUE(p.is_object());
 }
 
 INSTANTIATE_TEST_SUITE_P(Paths, Exec, ::testing::Values(false, true),
