@@ -87,6 +87,14 @@ class Exec : public RootTest, public ::testing::WithParamInterface<bool> {
         return p;
     }
 
+    // The only child left is the container's init, alive: nothing unreaped.
+    static void expect_no_zombie() {
+        siginfo_t info;
+        ::memset(&info, 0, sizeof info);
+        ASSERT_EQ(::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT), 0);
+        EXPECT_EQ(info.si_pid, 0) << "a zombie: pid " << info.si_pid;
+    }
+
     Spec spec_;
     std::optional<Container> c_;
 };
@@ -187,11 +195,7 @@ TEST_P(Exec, MissingBinaryIsAClearErrorAndLeavesNoZombie) {
     EXPECT_NE(pfd.error().str().find("execve process.args[0]: No such file or directory"),
               std::string::npos)
         << pfd.error().str();
-    // The only child left is the container's init, alive.
-    siginfo_t info;
-    ::memset(&info, 0, sizeof info);
-    ASSERT_EQ(::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT), 0);
-    EXPECT_EQ(info.si_pid, 0) << "a zombie: pid " << info.si_pid;
+    expect_no_zombie();
     // And the container still takes execs.
     json p = probe(spec_.process);
     EXPECT_TRUE(p.is_object());
@@ -257,10 +261,7 @@ TEST_P(Exec, StoppedBeforeExecveTimesOut) {
         << pfd.error().str();
     EXPECT_GE(took, kExecSetupTimeout);
     EXPECT_LT(took, kExecSetupTimeout + std::chrono::seconds(3));
-    siginfo_t info;
-    ::memset(&info, 0, sizeof info);
-    ASSERT_EQ(::waitid(P_ALL, 0, &info, WEXITED | WNOHANG | WNOWAIT), 0);
-    EXPECT_EQ(info.si_pid, 0) << "a zombie: pid " << info.si_pid;
+    expect_no_zombie();
     json p = probe(spec_.process);
     EXPECT_TRUE(p.is_object());
 }
