@@ -166,18 +166,7 @@ TEST_P(Exec, ProcessSettingsOfItsOwn) {
     proc.capabilities = nullptr;  // not the container's: prepared for this exec
     proc.no_new_privileges = true;
     json p = probe(proc);
-    ASSERT_TRUE(p.is_object());
-    EXPECT_EQ(p["uid"], 1000);
-    EXPECT_EQ(p["euid"], 1000);
-    EXPECT_EQ(p["gid"], 1001);
-    EXPECT_EQ(p["groups"], json({5, 6}));
-    EXPECT_EQ(p["umask"], 027);
-    EXPECT_EQ(p["nofile_soft"], 100);
-    EXPECT_EQ(p["nofile_hard"], 200);
-    EXPECT_EQ(p["cwd"], "/data");
-    EXPECT_EQ(p["oom_score_adj"], 500);
-    EXPECT_EQ(p["cap_eff"], "0000000000000000");
-    EXPECT_NE(std::find(p["env"].begin(), p["env"].end(), "FOO=bar"), p["env"].end());
+    expect_probe_settings(p);
     // The caller's own oom_score_adj and dumpability are untouched (the spawn path shares
     // its mm with the process until execve).
     auto adj = read_file("/proc/self/oom_score_adj");

@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 
 #include "base/fd.h"
@@ -132,6 +133,21 @@ nlohmann::json RootTest::probe(nlohmann::json spec, std::vector<std::string> pro
         return nlohmann::json::object();
     }
     return j;
+}
+
+void expect_probe_settings(const nlohmann::json& p) {
+    ASSERT_TRUE(p.is_object());
+    EXPECT_EQ(p["uid"], 1000);
+    EXPECT_EQ(p["euid"], 1000);
+    EXPECT_EQ(p["gid"], 1001);
+    EXPECT_EQ(p["groups"], nlohmann::json({5, 6}));
+    EXPECT_EQ(p["umask"], 027);
+    EXPECT_EQ(p["nofile_soft"], 100);
+    EXPECT_EQ(p["nofile_hard"], 200);
+    EXPECT_EQ(p["cwd"], "/data");
+    EXPECT_EQ(p["oom_score_adj"], 500);
+    EXPECT_EQ(p["cap_eff"], "0000000000000000");
+    EXPECT_NE(std::find(p["env"].begin(), p["env"].end(), "FOO=bar"), p["env"].end());
 }
 
 }  // namespace gantry::runtime::testing

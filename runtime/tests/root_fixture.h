@@ -13,6 +13,11 @@
 
 namespace gantry::runtime::testing {
 
+// What the probe reports for the process settings both container_root_test and
+// exec_root_test give it: uid 1000, gid 1001, groups 5 and 6, umask 027, RLIMIT_NOFILE
+// 100/200, cwd /data, oom_score_adj 500, FOO=bar, no effective capabilities.
+void expect_probe_settings(const nlohmann::json& p);
+
 class RootTest : public ::testing::Test {
   protected:
     void SetUp() override;
