@@ -119,14 +119,52 @@ bool ImageFetcher::tracks(pid_t pid) const {
     return false;
 }
 
+namespace {
+
+struct HelperStart {
+    const char* path;
+    char** argv;
+    char** envp;
+    int devnull;
+    int out;  // the pipe's write end: stdout and stderr
+    const char* exec_failed;
+    size_t exec_failed_len;
+};
+
+// The helper's child, sharing PID 1's memory until execve (PidFd::vfork_exec): only
+// async-signal-safe calls on what the parent prepared.
+int helper_entry(void* arg) {
+    const auto& h = *static_cast<const HelperStart*>(arg);
+    (void)reset_signals_for_exec();  // PID 1's blocked signals must not reach the helper
+    ::dup2(h.devnull, STDIN_FILENO);
+    ::dup2(h.out, STDOUT_FILENO);
+    ::dup2(h.out, STDERR_FILENO);
+    ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
+    ::execve(h.path, h.argv, h.envp);
+    // The errno as digits, no strerror.
+    int err = errno;
+    char num[16];
+    int n = 0;
+    do {
+        num[sizeof num - 1 - n++] = static_cast<char>('0' + err % 10);
+        err /= 10;
+    } while (err > 0 && n < 15);
+    (void)!::write(STDOUT_FILENO, h.exec_failed, h.exec_failed_len);
+    (void)!::write(STDOUT_FILENO, num + sizeof num - n, static_cast<size_t>(n));
+    (void)!::write(STDOUT_FILENO, " (is gantry-image installed?)\n", 30);
+    ::_exit(127);
+}
+
+}  // namespace
+
 Status ImageFetcher::fetch(EventLoop& loop, const std::string& ref, Done done) {
     loop_ = &loop;
     if (auto it = runs_.find(ref); it != runs_.end()) {
         it->second->waiters.push_back(std::move(done));
         return ok();
     }
-    // 1. Everything the child needs, made before the fork: it may only exec (PID 1 has a
-    //    discovery thread, so the child is restricted to async-signal-safe calls).
+    // 1. Everything the child needs, made before it starts: it may only exec (it shares
+    //    PID 1's memory, and PID 1 has a discovery thread).
     std::vector<std::string> args = {
         helper_, "ensure", "--store", opts_.store_dir, "--pull", std::string(pull_word(opts_.pull)),
         ref};
@@ -142,35 +180,20 @@ Status ImageFetcher::fetch(EventLoop& loop, const std::string& ref, Done done) {
     std::string exec_failed = image::format_error(fmt::format(
         "image {}: cannot run the image helper {}: exec failed with errno ", ref, helper_));
     exec_failed.pop_back();  // the errno text and the newline are added in the child
-    // 2. Fork; the child's stdout and stderr are the pipe.
-    auto forked = GANTRY_TRY_CTX(PidFd::fork(), "start the image helper for {}", ref);
-    if (!forked) {
-        (void)reset_signals_for_exec();  // PID 1's blocked signals must not reach the helper
-        ::dup2(devnull.get(), STDIN_FILENO);
-        ::dup2(pipe.write.get(), STDOUT_FILENO);
-        ::dup2(pipe.write.get(), STDERR_FILENO);
-        ::syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC);
-        ::execve(helper_.c_str(), argv.data(), envp);
-        // Only async-signal-safe calls here: the errno as digits, no strerror.
-        int err = errno;
-        char num[16];
-        int n = 0;
-        do {
-            num[sizeof num - 1 - n++] = static_cast<char>('0' + err % 10);
-            err /= 10;
-        } while (err > 0 && n < 15);
-        (void)!::write(STDOUT_FILENO, exec_failed.data(), exec_failed.size());
-        (void)!::write(STDOUT_FILENO, num + sizeof num - n, static_cast<size_t>(n));
-        (void)!::write(STDOUT_FILENO, " (is gantry-image installed?)\n", 30);
-        ::_exit(127);
-    }
+    // 2. The helper starts vfork-style (PidFd::vfork_exec, as the ProcessDriver's services):
+    //    a fork of PID 1 would copy its page tables and leave every page copy-on-write for
+    //    the one execve that follows. Its stdout and stderr are the pipe.
+    HelperStart start{helper_.c_str(),    argv.data(),       envp, devnull.get(), pipe.write.get(),
+                      exec_failed.data(), exec_failed.size()};
+    auto forked = GANTRY_TRY_CTX(PidFd::vfork_exec(helper_entry, &start),
+                                 "start the image helper for {}", ref);
     pipe.write.reset();
     ::fcntl(pipe.read.get(), F_SETFL, ::fcntl(pipe.read.get(), F_GETFL) | O_NONBLOCK);
     // 3. Watch output and exit on the loop.
     auto r = std::make_unique<Run>();
     Run* rp = r.get();
     r->ref = ref;
-    r->proc = std::move(*forked);
+    r->proc = std::move(forked);
     r->out = std::move(pipe.read);
     r->waiters.push_back(std::move(done));
     auto out_src = loop.on_io(r->out.get(), EPOLLIN, [this, rp](uint32_t) { on_output(*rp); });
