@@ -28,7 +28,7 @@ const std::vector<std::string>& default_modules() {
 
 const std::vector<std::string>& early_modules() {
     // Only what PID 1 needs before the config is read and checked; the rest loads in the
-    // late helper while services start (init/pid1.cc, attach). virtio_pci + virtio_console:
+    // late helper while services start (init/pid1.cc, start_helpers). virtio_pci + virtio_console:
     // the event and ctl ports. qemu_fw_cfg: the config. button + evdev (both modules on
     // Debian's cloud kernel, not built in): the ACPI power button as /dev/input/eventN,
     // watched before any service starts, so a shutdown request (cloud, QMP

@@ -188,7 +188,7 @@ int exec_path(const ChildPlan& p) {
     // the start socket stay, both O_CLOEXEC, so execve closes them too.
     check_neg(p, close_all_but(p.sync_fd, p.start_listen_fd), ChildStep::CloseFds);
 
-    // 13. Ready; wait for start. (Not in the spawn path: its caller is suspended until the
+    // 13. Ready; wait for start. (Not in the spawn path: its caller only waits for the
     // execve below, and nothing is left for it to do in between.)
     ChildMsg ready;
     ready.kind = ChildMsg::kReady;
@@ -313,8 +313,9 @@ void run_child(const ChildPlan& p) noexcept {
 
 // ---- the spawn path (exec_spawn.h) ----
 //
-// Both functions run in CLONE_VM children, on stacks of their own, while the caller (and,
-// for the process, stage 1) is suspended by CLONE_VFORK: async-signal-safe code only, no
+// Both functions run in CLONE_VM children, on stacks of their own, while the calling thread
+// waits for stage 1's exit (and stage 1, suspended by CLONE_VFORK, for the process's
+// execve; exec_spawn.h): async-signal-safe code only, no
 // allocation, no writes to memory other than our stack and p.spawn, no glibc call that keeps
 // per-process state (the set*id wrappers, see finish()). Signals stay blocked (the caller
 // blocked them all before the clone) until reset_signals_for_exec() has put every

@@ -88,10 +88,7 @@ Result<ChildMsg> recv_msg(int fd) {
         n = ::recv(fd, &m, sizeof m, 0);
     } while (n < 0 && errno == EINTR);
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-        return fail(
-            Error::msg("the exec'd process did not reach execve within {}s (stopped by a container "
-                       "process, or the container's cgroup frozen); killed",
-                       kExecSetupTimeout.count() / 1000));
+        return fail(exec_setup_timed_out());  // SO_RCVTIMEO (exec_forking); the caller kills
     }
     if (n < 0) {
         return fail(Error::sys("read from the container's sync socket"));
@@ -141,6 +138,9 @@ struct ExecTarget {
 // CLONE_INTO_CGROUP refuses, an architecture without the trampoline.
 Result<PidFd> exec_forking(ChildPlan& p, const std::string& cgroup_path) {
     auto pair = GANTRY_TRY(make_socketpair(SOCK_SEQPACKET));
+    // Every wait for the children below is bounded, as on the spawn path (exec_spawn.h):
+    // a stopped process or a frozen cgroup must not hang the caller.
+    GANTRY_TRY(set_recv_timeout(pair.read.get(), kExecSetupTimeout));
     p.sync_fd = pair.write.get();
     auto stage1 = GANTRY_TRY(PidFd::fork());
     if (!stage1) {
@@ -149,13 +149,6 @@ Result<PidFd> exec_forking(ChildPlan& p, const std::string& cgroup_path) {
     }
     pair.write.reset();
     Fd sync = std::move(pair.read);
-    // Every wait for the children below is bounded, as on the spawn path (exec_spawn.h):
-    // a stopped process or a frozen cgroup must not hang the caller.
-    if (auto st = set_recv_timeout(sync.get(), kExecSetupTimeout); !st) {
-        (void)stage1->send_signal(SIGKILL);
-        (void)stage1->wait();
-        return fail(std::move(st).error());
-    }
     auto m = recv_msg(sync.get());
     if (!m) {
         (void)stage1->send_signal(SIGKILL);

@@ -123,6 +123,13 @@ void* SpawnStacks::process() const {
 
 // ---- spawn_exec ----
 
+Error exec_setup_timed_out() {
+    return Error::msg(
+        "the exec'd process did not reach execve within {}s (stopped by a container process, "
+        "or the container's cgroup frozen); killed",
+        kExecSetupTimeout.count() / 1000);
+}
+
 Result<SpawnOutcome> spawn_exec(ChildPlan& p, int cgroup_fd, const SpawnStacks& stacks) {
     SpawnShared sh;
     sh.process_stack = stacks.process();
@@ -213,10 +220,7 @@ Result<SpawnOutcome> spawn_exec(ChildPlan& p, int cgroup_fd, const SpawnStacks& 
         return fail(Error::with_errno(static_cast<int>(-r), "clone the exec helper"));
     }
     if (timed_out) {
-        return fail(
-            Error::msg("the exec'd process did not reach execve within {}s (stopped by a container "
-                       "process, or the container's cgroup frozen); killed",
-                       kExecSetupTimeout.count() / 1000));
+        return fail(exec_setup_timed_out());
     }
     if (sh.pidfd >= 0) {
         out.process.emplace(Fd(sh.pidfd), sh.pid);

@@ -42,6 +42,8 @@ namespace gantry::runtime {
 // kills what it started and reports an error. Setup takes milliseconds (tens under QEMU's
 // TCG); this much means the process was stopped or its cgroup frozen.
 inline constexpr std::chrono::milliseconds kExecSetupTimeout{5000};
+// What either path reports when the timeout passed (and it killed what it started).
+Error exec_setup_timed_out();
 
 // True when this build has the clone3 trampoline (x86-64).
 bool spawn_supported();
