@@ -32,6 +32,7 @@ using namespace gantry::runtime;
 
 namespace {
 
+using gantry::bench::make_busybox_workdir;
 using gantry::bench::now_ms;
 using gantry::bench::percentile;
 
@@ -138,16 +139,12 @@ int main(int argc, char** argv) {
         ::memset(mem, 1, ballast);
     }
 
-    char tmpl[] = "/tmp/gantry-exec-bench-XXXXXX";
-    std::string work = ::mkdtemp(tmpl);
-    ::chmod(work.c_str(), 0755);
+    std::string work = make_busybox_workdir("/tmp/gantry-exec-bench-XXXXXX", {"true", "sleep"});
+    if (work.empty()) {
+        fmt::print(stderr, "cannot make a busybox rootfs under /tmp\n");
+        return 1;
+    }
     std::string rootfs = work + "/rootfs";
-    ::mkdir(rootfs.c_str(), 0755);
-    ::mkdir((rootfs + "/bin").c_str(), 0755);
-    std::system(fmt::format("cp /bin/busybox {0}/bin/ && ln -s busybox {0}/bin/true && "
-                            "ln -s busybox {0}/bin/sleep",
-                            rootfs)
-                    .c_str());
     DefaultSpecOptions o;
     o.security = security_built();
     auto spec = parse_spec_json([&] {

@@ -45,6 +45,7 @@ struct Series {
     std::string first_error;
 };
 
+using gantry::bench::make_busybox_workdir;
 using gantry::bench::now_ms;
 using gantry::bench::percentile;
 
@@ -241,14 +242,12 @@ int main(int argc, char** argv) {
         fmt::print(stderr, "needs root and /bin/busybox\n");
         return smoke ? 0 : 1;
     }
-    char tmpl[] = "/tmp/gantry-bench-XXXXXX";
-    std::string work = ::mkdtemp(tmpl);
-    ::chmod(work.c_str(), 0755);
+    std::string work = make_busybox_workdir("/tmp/gantry-bench-XXXXXX", {"true"});
+    if (work.empty()) {
+        fmt::print(stderr, "cannot make a busybox rootfs under /tmp\n");
+        return 1;
+    }
     std::string rootfs = work + "/rootfs";
-    ::mkdir(rootfs.c_str(), 0755);
-    ::mkdir((rootfs + "/bin").c_str(), 0755);
-    std::system(
-        fmt::format("cp /bin/busybox {0}/bin/ && ln -s busybox {0}/bin/true", rootfs).c_str());
     make_bundle(work + "/base", rootfs, false);
     make_bundle(work + "/full", rootfs, true);
     bool gantry_full = security_built();

@@ -1,8 +1,14 @@
 // Small helpers shared by the runtime benchmarks (runtime_bench.cc, exec_bench.cc).
 #pragma once
 
+#include <fmt/format.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
+#include <initializer_list>
+#include <string>
 #include <vector>
 
 namespace gantry::bench {
@@ -21,6 +27,24 @@ inline double now_ms() {
     return std::chrono::duration<double, std::milli>(
                std::chrono::steady_clock::now().time_since_epoch())
         .count();
+}
+
+// A fresh temp dir (from `tmpl`, ending in XXXXXX) holding rootfs/bin/busybox (copied from
+// the host) and `applets` as links to it. Returns the dir, "" if it could not be made.
+inline std::string make_busybox_workdir(std::string tmpl,
+                                        std::initializer_list<const char*> applets) {
+    if (::mkdtemp(tmpl.data()) == nullptr) {
+        return "";
+    }
+    ::chmod(tmpl.c_str(), 0755);
+    std::string rootfs = tmpl + "/rootfs";
+    ::mkdir(rootfs.c_str(), 0755);
+    ::mkdir((rootfs + "/bin").c_str(), 0755);
+    std::string cmd = fmt::format("cp /bin/busybox {}/bin/", rootfs);
+    for (const char* a : applets) {
+        cmd += fmt::format(" && ln -s busybox {}/bin/{}", rootfs, a);
+    }
+    return std::system(cmd.c_str()) == 0 ? tmpl : "";
 }
 
 }  // namespace gantry::bench
