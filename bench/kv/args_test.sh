@@ -5,7 +5,7 @@ bench="$1"
 fail() { echo "FAIL: $*"; exit 1; }
 out=$("$bench" --help) || fail "--help exited $?"
 echo "$out" | grep -q '^usage: kv_bench' || fail "--help printed: $out"
-for args in "--bogus" "--runs" "2x" "-1" "--endpoint"; do
+for args in "--bogus" "--runs" "2x" "-1" "--endpoint" "--client-cpus" "--client-cpus 0-x"; do
     # shellcheck disable=SC2086
     out=$("$bench" $args 2>&1)
     rc=$?

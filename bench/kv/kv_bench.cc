@@ -4,6 +4,7 @@
 //   build/bench/kv/kv_bench [seconds-per-test] [--runs N] [--gantry-only | --etcd-only]
 //                           [--endpoint HOST:PORT [--only TEST] [--no-load]]
 //                           [--gantry-normal] [--etcd-fifo] [--gantry-arg ARG]...
+//                           [--client-cpus LIST]
 // With --runs N both servers are started fresh N times and every row is the median. Both
 // run side by side; each timed test runs in slices, the two servers taking turns. --endpoint runs
 // the timed tests against a server that is already running (for perf/strace), without the RSS row;
@@ -24,8 +25,10 @@
 #include <filesystem>
 #include <fstream>
 #include <optional>
+#include <set>
 #include <thread>
 
+#include "kv/affinity.h"
 #include "kv/json.h"
 #include "kv/tests/server_fixture.h"
 
@@ -41,6 +44,27 @@ double seconds = 2.0;
 // of a ratio is the policy rather than the server.
 std::vector<std::string> gantry_args;  // --gantry-normal, --gantry-arg X: passed to gantry-kv
 bool etcd_fifo = false;
+// --client-cpus LIST: the rate tests' client threads (puts, ranges) run only there, for
+// both servers alike. On this PVM guest a wake-up across CPUs is an IPI and a VM exit, so
+// where put1's one client runs against gantry-kv (pinned to the disk's interrupt CPU)
+// moves its rate by a quarter; unset, the scheduler places the clients (docs/kv.md).
+std::set<int> client_cpus;
+
+// Pins the calling thread to client_cpus, if set.
+void pin_client_thread() {
+    if (client_cpus.empty()) {
+        return;
+    }
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    for (int c : client_cpus) {
+        CPU_SET(c, &set);
+    }
+    if (::sched_setaffinity(0, sizeof set, &set) < 0) {
+        std::perror("kv_bench: sched_setaffinity of a client thread");
+        std::exit(1);
+    }
+}
 
 // Every thread of `pid` (and the threads it starts later, which inherit it) to SCHED_FIFO 1.
 bool make_fifo(pid_t pid) {
@@ -66,6 +90,7 @@ double rate(const std::string& ep, int clients, Op op) {
     std::vector<std::thread> ts;
     for (int i = 0; i < clients; ++i) {
         ts.emplace_back([&, i] {
+            pin_client_thread();
             Client c(ep);
             long k = 0;
             while (!stop) {
@@ -318,7 +343,7 @@ bool run_fresh(std::vector<Server>& servers) {
 constexpr const char* kUsage =
     "usage: kv_bench [SECONDS-PER-TEST] [--runs N] [--gantry-only | --etcd-only]\n"
     "                [--endpoint HOST:PORT [--only put1|put16|range1|prefix|watch] [--no-load]]\n"
-    "                [--gantry-normal] [--etcd-fifo] [--gantry-arg ARG]...\n";
+    "                [--gantry-normal] [--etcd-fifo] [--gantry-arg ARG]... [--client-cpus LIST]\n";
 
 // A positive number of seconds, or nothing (a flag, garbage, trailing characters).
 std::optional<double> parse_seconds(const std::string& a) {
@@ -358,6 +383,8 @@ int main(int argc, char** argv) {
             etcd_fifo = true;
         } else if (a == "--no-load") {
             no_load = true;
+        } else if (a == "--client-cpus" && i + 1 < argc && parse_cpu_list(argv[i + 1])) {
+            client_cpus = *parse_cpu_list(argv[++i]);
         } else if (auto s = parse_seconds(a)) {
             seconds = *s;
         } else {
