@@ -111,26 +111,57 @@ Result<IrqCpus> storage_irq_cpus(dev_t dev, const std::string& sys, const std::s
     return out;
 }
 
-Result<bool> pin_to(const std::set<int>& cpus) {
+Result<std::set<int>> allowed_cpus() {
     cpu_set_t now;
     CPU_ZERO(&now);
     if (::sched_getaffinity(0, sizeof now, &now) < 0) {
         return fail(Error::sys("sched_getaffinity"));
     }
-    cpu_set_t want;
-    CPU_ZERO(&want);
-    for (int c : cpus) {
-        if (c < CPU_SETSIZE && CPU_ISSET(c, &now)) {
-            CPU_SET(c, &want);
+    std::set<int> out;
+    for (int c = 0; c < CPU_SETSIZE; ++c) {
+        if (CPU_ISSET(c, &now)) {
+            out.insert(c);
         }
     }
-    if (CPU_COUNT(&want) == 0 || CPU_EQUAL(&want, &now)) {
+    return out;
+}
+
+Result<bool> pin_to(const std::set<int>& cpus, const std::set<int>& allowed) {
+    auto now = GANTRY_TRY(allowed_cpus());
+    cpu_set_t want;
+    CPU_ZERO(&want);
+    std::set<int> target;
+    for (int c : cpus) {
+        if (c < CPU_SETSIZE && allowed.contains(c)) {
+            CPU_SET(c, &want);
+            target.insert(c);
+        }
+    }
+    if (target.empty() || target == now) {
         return false;
     }
     if (::sched_setaffinity(0, sizeof want, &want) < 0) {
         return fail(Error::sys("sched_setaffinity"));
     }
     return true;
+}
+
+Result<bool> pin_to(const std::set<int>& cpus) {
+    return pin_to(cpus, GANTRY_TRY(allowed_cpus()));
+}
+
+StoragePin::StoragePin(dev_t dev, std::string sys, std::string proc)
+    : dev_(dev), sys_(std::move(sys)), proc_(std::move(proc)) {}
+
+Result<std::optional<std::set<int>>> StoragePin::refresh() {
+    if (allowed_.empty()) {
+        allowed_ = GANTRY_TRY(allowed_cpus());
+    }
+    last_ = GANTRY_TRY(storage_irq_cpus(dev_, sys_, proc_));
+    if (!GANTRY_TRY(pin_to(last_.cpus, allowed_))) {
+        return std::optional<std::set<int>>();
+    }
+    return std::optional<std::set<int>>(GANTRY_TRY(allowed_cpus()));
 }
 
 }  // namespace gantry::kv

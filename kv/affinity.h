@@ -10,11 +10,14 @@
 // clients +18% and -22%; pinned to the other CPU, -10% and -18% (docs/kv.md).
 //
 // Plan and apply: storage_irq_cpus() reads sysfs and procfs (roots are parameters, so
-// tests use a fake tree) and returns the CPUs; pin_to() applies them.
+// tests use a fake tree) and returns the CPUs; pin_to() applies them; StoragePin does both
+// again whenever the server asks (every 10 s), so the pinning follows an interrupt that
+// irqbalance or an administrator moved.
 #pragma once
 
 #include <sys/types.h>
 
+#include <optional>
 #include <set>
 #include <string>
 #include <string_view>
@@ -43,8 +46,33 @@ struct IrqCpus {
 Result<IrqCpus> storage_irq_cpus(dev_t dev, const std::string& sys = "/sys",
                                  const std::string& proc = "/proc");
 
-// sched_setaffinity of the calling process to `cpus` ∩ the CPUs it may use now. Returns
-// false without changing anything if that leaves nothing or changes nothing.
+// The CPUs the calling thread may run on now.
+Result<std::set<int>> allowed_cpus();
+
+// sched_setaffinity of the calling thread to `cpus` ∩ `allowed`. Returns false without
+// changing anything if that leaves nothing or is where it runs already.
+Result<bool> pin_to(const std::set<int>& cpus, const std::set<int>& allowed);
+// The same within the CPUs it may use now.
 Result<bool> pin_to(const std::set<int>& cpus);
+
+// Keeps the calling thread on the CPUs that take the interrupts of the disk holding `dev`,
+// within the CPUs it was allowed when created (so that it can move back to a CPU its
+// earlier pinning left out).
+class StoragePin {
+  public:
+    StoragePin(dev_t dev, std::string sys = "/sys", std::string proc = "/proc");
+    // Reads the interrupts' CPUs again and moves there if they changed. Returns the CPUs it
+    // moved to, nothing if it stayed, or an error (the caller logs it; the thread stays
+    // where it was).
+    Result<std::optional<std::set<int>>> refresh();
+    // What the last refresh() found, for the log.
+    const IrqCpus& last() const { return last_; }
+
+  private:
+    dev_t dev_;
+    std::string sys_, proc_;
+    std::set<int> allowed_;  // empty: not read yet
+    IrqCpus last_;
+};
 
 }  // namespace gantry::kv

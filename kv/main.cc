@@ -29,30 +29,34 @@ void usage() {
 }
 
 // Not fatal: without the sysfs information (a container, a virtual filesystem) the server
-// runs wherever the scheduler puts it.
-void pin_to_storage_irqs(const std::string& dir) {
-    struct stat st {};
-    if (::stat(dir.c_str(), &st) < 0) {
-        return;
+// runs wherever the scheduler puts it. Checked again every housekeeping interval, so the
+// pinning follows the interrupts if irqbalance or an administrator moves them; a failure
+// is logged once until the next success.
+class IrqPinning {
+  public:
+    explicit IrqPinning(dev_t dev) : pin_(dev) {}
+    void refresh() {
+        auto moved = pin_.refresh();
+        if (!moved) {
+            if (!failed_) {
+                gantry::log::info("gantry-kv not pinned to its disk's interrupt CPUs",
+                                  {{"error", moved.error().str()}});
+            }
+            failed_ = true;
+            return;
+        }
+        failed_ = false;
+        if (*moved) {
+            gantry::log::info("gantry-kv runs on its disk's interrupt CPUs",
+                              {{"cpus", fmt::format("{}", fmt::join(**moved, ","))},
+                               {"device", pin_.last().device}});
+        }
     }
-    auto irq = gantry::kv::storage_irq_cpus(st.st_dev);
-    if (!irq) {
-        gantry::log::info("gantry-kv not pinned to its disk's interrupt CPUs",
-                          {{"error", irq.error().str()}});
-        return;
-    }
-    auto pinned = gantry::kv::pin_to(irq->cpus);
-    if (!pinned) {
-        gantry::log::warn("gantry-kv not pinned to its disk's interrupt CPUs",
-                          {{"error", pinned.error().str()}});
-        return;
-    }
-    if (*pinned) {
-        gantry::log::info(
-            "gantry-kv runs on its disk's interrupt CPUs",
-            {{"cpus", fmt::format("{}", fmt::join(irq->cpus, ","))}, {"device", irq->device}});
-    }
-}
+
+  private:
+    gantry::kv::StoragePin pin_;
+    bool failed_ = false;
+};
 
 }  // namespace
 
@@ -130,13 +134,22 @@ int main(int argc, char** argv) {
             "silence this)",
             {{"error", st.error().str()}});
     }
+    std::unique_ptr<IrqPinning> pinning;  // set once the data directory exists
+    opts.housekeeping = [&pinning] {
+        if (pinning) {
+            pinning->refresh();
+        }
+    };
     auto server = gantry::kv::Server::create(opts);
     if (!server) {
         gantry::log::error("gantry-kv cannot start", {{"error", server.error().str()}});
         return 1;
     }
-    if (storage_affinity && !opts.data_dir.empty()) {
-        pin_to_storage_irqs(opts.data_dir);
+    struct stat data_st {};
+    if (storage_affinity && !opts.data_dir.empty() &&
+        ::stat(opts.data_dir.c_str(), &data_st) == 0) {
+        pinning = std::make_unique<IrqPinning>(data_st.st_dev);
+        pinning->refresh();
     }
     auto ports = (*server)->ports();
     for (size_t i = 0; i < ports.size(); ++i) {

@@ -372,6 +372,10 @@ void ServerImpl::on_timers() {
         progress_tick();
         next_progress_ = now + opts_.progress_interval;
     }
+    if (now >= next_housekeeping_) {
+        opts_.housekeeping();
+        next_housekeeping_ = now + opts_.housekeeping_interval;
+    }
 }
 
 void ServerImpl::handle_events(const epoll_event* events, int n) {
@@ -392,9 +396,12 @@ void ServerImpl::handle_events(const epoll_event* events, int n) {
 
 Status ServerImpl::run() {
     epoll_event events[256];
+    if (opts_.housekeeping) {
+        next_housekeeping_ = Clock::now() + opts_.housekeeping_interval;
+    }
     while (!stopping_) {
         auto now = Clock::now();
-        auto next = std::min(store_.next_lease_deadline(), next_progress_);
+        auto next = std::min({store_.next_lease_deadline(), next_progress_, next_housekeeping_});
         int timeout =
             next <= now
                 ? 0

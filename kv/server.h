@@ -9,6 +9,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -24,6 +25,10 @@ struct ServerOptions {
     std::chrono::milliseconds progress_interval{10 * 60 * 1000};  // etcd's default
     uint64_t cluster_id = 0x67616e747279ull;                      // "gantry"
     uint64_t member_id = 0x6b762d31ull;                           // "kv-1"
+    // Called on the server's thread every housekeeping_interval (the first time one
+    // interval after run() starts); gantry-kv re-checks its CPU pinning there.
+    std::function<void()> housekeeping;
+    std::chrono::milliseconds housekeeping_interval{10 * 1000};
 };
 
 class ServerImpl;

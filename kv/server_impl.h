@@ -114,6 +114,7 @@ class ServerImpl : public StoreListener {
     std::deque<std::pair<uint64_t, Commit>> undelivered_;
     int64_t durable_rev_ = 1;  // newest revision whose commit is durable
     Clock::time_point next_progress_;
+    Clock::time_point next_housekeeping_ = Clock::time_point::max();
     bool stopping_ = false;
     bool busy_since_trim_ = false;  // events arrived since the last malloc_trim
 };

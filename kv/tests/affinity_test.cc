@@ -95,6 +95,37 @@ TEST_F(StorageIrq, FailsWithoutAnswer) {
     EXPECT_FALSE(find(254, 0));  // no MSI interrupts anywhere above the disk
 }
 
+// The pinning follows the interrupt when it moves, including back to a CPU that the first
+// pinning left out (pin_to within the CPUs allowed at the start, not the ones left now).
+TEST_F(StorageIrq, PinFollowsTheInterrupt) {
+    auto allowed = allowed_cpus();
+    ASSERT_TRUE(allowed);
+    if (allowed->size() < 2) {
+        GTEST_SKIP() << "needs 2 CPUs to move between";
+    }
+    int first = *allowed->begin(), last = *allowed->rbegin();
+    std::thread([&] {  // sched_setaffinity(0) changes the calling thread only
+        StoragePin pin(makedev(254, 1), sys_.string(), proc_.string());
+        irq(36, "0,5\n", std::to_string(last) + "\n");
+        auto moved = pin.refresh();
+        ASSERT_TRUE(moved) << moved.error().str();
+        EXPECT_EQ(*moved, std::set<int>{last});
+        moved = pin.refresh();
+        ASSERT_TRUE(moved);
+        EXPECT_FALSE(*moved);  // unchanged: stays
+        irq(36, "0,5\n", std::to_string(first) + "\n");
+        moved = pin.refresh();
+        ASSERT_TRUE(moved) << moved.error().str();
+        EXPECT_EQ(*moved, std::set<int>{first});
+        EXPECT_EQ(allowed_cpus().value(), std::set<int>{first});
+        // No answer any more (the device went away): an error, and the thread stays put.
+        fs::remove_all(sys_ / "dev/block");
+        EXPECT_FALSE(pin.refresh());
+        EXPECT_EQ(allowed_cpus().value(), std::set<int>{first});
+    })
+        .join();
+}
+
 TEST(PinTo, ChangesOnlyWhenThereIsSomethingToChange) {
     cpu_set_t now;
     ASSERT_EQ(::sched_getaffinity(0, sizeof now, &now), 0);
