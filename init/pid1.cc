@@ -295,28 +295,15 @@ Status Pid1::start_helpers(EventLoop& loop, sv::Supervisor& sup, const std::stri
     const EventChannel* ev = &events_;
     spawn_helper("gantry-modules", [ev, w = to_pid1.get(), &links] { late_helper(*ev, w, links); });
     to_pid1.reset();  // only the helper holds the write end: its exit is our EOF
-    late_fd_ = std::move(from_helper);
-    late_src_ = GANTRY_TRY(loop.on_io(late_fd_.get(), EPOLLIN, [this](uint32_t) {
-        char buf[16];
-        ssize_t n = ::read(late_fd_.get(), buf, sizeof buf);
-        for (ssize_t i = 0; i < n; ++i) {
-            if (buf[i] == 'n') {
+    late_ = GANTRY_TRY(HelperReports::watch(
+        loop, std::move(from_helper),
+        [this](char report) {
+            if (report == 'n') {
                 sup_->release_host_network();
             }
-        }
-        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
-            // Done (or died): nothing may stay held because of it. The source goes on the
-            // next turn of the loop (not inside its own callback); a closed pipe would
-            // otherwise wake the loop forever.
-            sup_->release_host_network();
-            if (auto d = loop_->defer([this] {
-                    late_src_.reset();
-                    late_fd_.reset();
-                })) {
-                late_cleanup_ = std::move(*d);
-            }
-        }
-    }));
+        },
+        // Done (or died): nothing may stay held because of it.
+        [this] { sup_->release_host_network(); }));
     spawn_helper("gantry-ctl-port", [api_socket] { run_ctl_bridge(api_socket); });
     return ok();
 }

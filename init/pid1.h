@@ -21,6 +21,7 @@
 #include "base/event_loop.h"
 #include "base/fd.h"
 #include "init/config_drive.h"
+#include "init/helper_reports.h"
 #include "init/kernel_settings.h"
 #include "init/machine.h"
 #include "init/net_static.h"
@@ -87,9 +88,7 @@ class Pid1 {
     std::vector<Fd> fds_;
     std::vector<Source> sources_;
     int sub_ = 0;
-    Fd late_fd_;  // the late helper's reports (start_helpers)
-    Source late_src_;
-    Source late_cleanup_;
+    std::unique_ptr<HelperReports> late_;  // the late helper's reports (start_helpers)
     bool started_ = false;
     bool ready_ = false;
     bool failed_ = false;
