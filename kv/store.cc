@@ -46,7 +46,7 @@ class Store::WriteTxn {
         v.mod_revision = rev_;
         v.lease = lease;
         v.sub = static_cast<int32_t>(events_.size());
-        v.value = std::move(value);
+        v.set_value(value);
         if (!h.empty() && h.back().version != 0) {
             const Version& prev = h.back();
             ev.prev_kv = to_kv(key, prev);
@@ -142,7 +142,8 @@ const Store::Version* Store::version_at(const History& h, int64_t rev) {
 }
 
 KeyValue Store::to_kv(const std::string& key, const Version& v) {
-    return KeyValue{key, v.create_revision, v.mod_revision, v.version, v.value, v.lease};
+    return KeyValue{key,       v.create_revision,      v.mod_revision,
+                    v.version, std::string(v.value()), v.lease};
 }
 
 template <typename F>
@@ -513,7 +514,7 @@ ApiResult<void> Store::apply_txn(const TxnRequest& t, const std::vector<bool>& p
                 if (p.prev_kv && cur != nullptr) {
                     r.put.prev_kv = to_kv(p.key, *cur);
                 }
-                std::string value = p.ignore_value ? cur->value : p.value;
+                std::string value = p.ignore_value ? std::string(cur->value()) : p.value;
                 int64_t lease = p.ignore_lease ? cur->lease : p.lease;
                 w.put(p.key, std::move(value), lease);
                 r.put.header.revision = w.read_rev();

@@ -10,8 +10,10 @@
 #include <chrono>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kv/types.h"
@@ -83,14 +85,26 @@ class Store {
     size_t key_count() const { return index_.size(); }
 
   private:
+    // Every version of every key stays until compaction, so a version is kept small: its
+    // value is one allocation of exactly its size (48 bytes in all, where a std::string
+    // member alone takes 32).
     struct Version {
         int64_t mod_revision = 0;
         int64_t create_revision = 0;
         int64_t version = 0;  // 0 marks a tombstone (the key was deleted here)
         int64_t lease = 0;
+        std::unique_ptr<char[]> bytes;
+        uint32_t size = 0;
         int32_t sub = 0;
-        std::string value;
+
+        std::string_view value() const { return {bytes.get(), size}; }
+        void set_value(std::string_view v) {
+            bytes.reset(v.empty() ? nullptr : new char[v.size()]);
+            std::copy(v.begin(), v.end(), bytes.get());
+            size = static_cast<uint32_t>(v.size());
+        }
     };
+    static_assert(sizeof(Version) == 48);
     using History = std::vector<Version>;
     struct Lease {
         int64_t ttl = 0;

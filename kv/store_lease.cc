@@ -146,7 +146,7 @@ std::string Store::encode_snapshot() const {
             e.i64(v.version);
             e.i64(v.lease);
             e.i64(v.sub);
-            e.bytes(v.value);
+            e.bytes(v.value());
         }
     }
     e.varint(leases_.size());
@@ -178,7 +178,7 @@ bool Store::decode_snapshot(std::string_view data, Clock::time_point now) {
             v.version = d.i64();
             v.lease = d.i64();
             v.sub = static_cast<int32_t>(d.i64());
-            v.value = d.bytes();
+            v.set_value(d.bytes());
             h.push_back(std::move(v));
         }
         index_.emplace(std::move(key), std::move(h));
