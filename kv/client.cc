@@ -7,6 +7,10 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <charconv>
+#include <optional>
+#include <string_view>
+
 #include "kv/connect.h"
 #include "kv/http.h"
 #include "kv/json.h"
@@ -25,6 +29,62 @@ void set_socket_timeout(int fd, std::chrono::milliseconds t) {
     tv.tv_usec = static_cast<suseconds_t>((t.count() % 1000) * 1000);
     ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+}
+
+// The value of header `name` (lower case) in a response head, trimmed; nothing if absent.
+std::optional<std::string_view> header(std::string_view head, std::string_view name) {
+    size_t eol = head.find("\r\n");
+    while (eol != std::string_view::npos) {
+        head.remove_prefix(eol + 2);
+        eol = head.find("\r\n");
+        std::string_view line = head.substr(0, eol);
+        size_t colon = line.find(':');
+        if (colon != std::string_view::npos && http::iequals(line.substr(0, colon), name)) {
+            std::string_view v = line.substr(colon + 1);
+            while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
+                v.remove_prefix(1);
+            }
+            while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
+                v.remove_suffix(1);
+            }
+            return v;
+        }
+    }
+    return std::nullopt;
+}
+
+bool header_is(std::string_view head, std::string_view name, std::string_view value) {
+    auto v = header(head, name);
+    return v && http::iequals(*v, value);
+}
+
+std::string request(std::string_view path, std::string_view body) {
+    char len[24];
+    auto [end, ec] = std::to_chars(len, len + sizeof len, body.size());
+    std::string r;
+    r.reserve(128 + path.size() + body.size());
+    r.append("POST ").append(path).append(" HTTP/1.1\r\nHost: localhost\r\n");
+    r.append("Content-Type: application/json\r\nContent-Length: ");
+    r.append(len, end).append("\r\n\r\n").append(body);
+    return r;
+}
+
+// {"key":"<base64>"[,"range_end":"<base64>"][,"value":"<base64>"][,"lease":"<n>"]}: base64
+// needs no JSON escaping, so the bodies of the wrappers are written directly.
+std::string key_body(std::string_view key, const std::string* range_end,
+                     const std::string* value = nullptr, int64_t lease = 0) {
+    std::string b = "{\"key\":\"" + json::base64_encode(key) + "\"";
+    if (range_end != nullptr) {
+        b.append(",\"range_end\":\"").append(json::base64_encode(*range_end)).append("\"");
+    }
+    if (value != nullptr) {
+        b.append(",\"value\":\"").append(json::base64_encode(*value)).append("\"");
+    }
+    if (lease != 0) {
+        b.append(",\"lease\":\"").append(std::to_string(lease)).append("\"");
+    }
+    b += '}';
+    return b;
 }
 
 }  // namespace
@@ -106,19 +166,19 @@ Result<HttpResponse> Client::read_response(bool stream,
     while ((head_end = buf_.find("\r\n\r\n")) == std::string::npos) {
         GANTRY_TRY(fill());
     }
-    std::string head = buf_.substr(0, head_end);
-    buf_.erase(0, head_end + 4);
     // "HTTP/1.1 200 OK"
-    if (head.size() < 12) {
+    std::string_view head(buf_.data(), head_end);
+    if (head.size() < 12 ||
+        std::from_chars(head.data() + 9, head.data() + 12, resp.status).ec != std::errc()) {
         return fail(Error::msg("malformed response"));
     }
-    resp.status = std::stoi(head.substr(9, 3));
-    std::string lower;
-    for (char c : head) {
-        lower += static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    bool chunked = header_is(head, "transfer-encoding", "chunked");
+    bool close = header_is(head, "connection", "close");
+    size_t cl = 0;
+    if (auto v = header(head, "content-length")) {
+        std::from_chars(v->data(), v->data() + v->size(), cl);
     }
-    bool chunked = lower.find("transfer-encoding: chunked") != std::string::npos;
-    bool close = lower.find("connection: close") != std::string::npos;
+    buf_.erase(0, head_end + 4);
     if (chunked) {
         bool done = false;
         std::string data;
@@ -148,10 +208,6 @@ Result<HttpResponse> Client::read_response(bool stream,
         }
         resp.body = std::move(data);
     } else {
-        size_t cl = 0;
-        if (auto p = lower.find("content-length:"); p != std::string::npos) {
-            cl = std::stoul(lower.substr(p + 15));
-        }
         while (buf_.size() < cl) {
             GANTRY_TRY(fill());
         }
@@ -168,12 +224,7 @@ Result<HttpResponse> Client::post(const std::string& path, const std::string& bo
     // One retry: a keep-alive connection the server closed while idle fails on first use.
     for (int attempt = 0;; ++attempt) {
         GANTRY_TRY(ensure_connected());
-        std::string req = fmt::format(
-            "POST {} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-            "Content-Length: {}\r\n\r\n",
-            path, body.size());
-        req += body;
-        auto st = write_all(fd_.get(), req);
+        auto st = write_all(fd_.get(), request(path, body));
         auto r = st ? read_response(false, nullptr) : Result<HttpResponse>(fail(st.error()));
         if (r || attempt == 1) {
             if (!r) {
@@ -191,12 +242,7 @@ Status Client::stream(const std::string& path, const std::string& body,
     std::string saved_buf = std::move(buf_);
     fd_ = GANTRY_TRY(connect());
     buf_.clear();
-    std::string req = fmt::format(
-        "POST {} HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-        "Content-Length: {}\r\n\r\n",
-        path, body.size());
-    req += body;
-    GANTRY_TRY(write_all(fd_.get(), req));
+    GANTRY_TRY(write_all(fd_.get(), request(path, body)));
     auto r = read_response(true, &on_message);
     fd_ = std::move(saved);
     buf_ = std::move(saved_buf);
@@ -224,27 +270,17 @@ Result<std::string> check(Result<HttpResponse> r) {
 }  // namespace
 
 Result<std::string> Client::put(const std::string& key, const std::string& value, int64_t lease) {
-    json::Json j = {{"key", json::base64_encode(key)}, {"value", json::base64_encode(value)}};
-    if (lease != 0) {
-        j["lease"] = std::to_string(lease);
-    }
-    return check(post("/v3/kv/put", j.dump()));
+    return check(post("/v3/kv/put", key_body(key, nullptr, &value, lease)));
 }
 
 Result<std::string> Client::get(const std::string& key, bool prefix) {
-    json::Json j = {{"key", json::base64_encode(key)}};
-    if (prefix) {
-        j["range_end"] = json::base64_encode(prefix_end(key));
-    }
-    return check(post("/v3/kv/range", j.dump()));
+    std::string end = prefix ? prefix_end(key) : std::string();
+    return check(post("/v3/kv/range", key_body(key, prefix ? &end : nullptr)));
 }
 
 Result<std::string> Client::del(const std::string& key, bool prefix) {
-    json::Json j = {{"key", json::base64_encode(key)}};
-    if (prefix) {
-        j["range_end"] = json::base64_encode(prefix_end(key));
-    }
-    return check(post("/v3/kv/deleterange", j.dump()));
+    std::string end = prefix ? prefix_end(key) : std::string();
+    return check(post("/v3/kv/deleterange", key_body(key, prefix ? &end : nullptr)));
 }
 
 }  // namespace gantry::kv

@@ -19,6 +19,22 @@ struct Request {
 
 enum class ParseStatus { kNeedMore, kDone, kError };
 
+// ASCII case-insensitive equality, for header names and tokens (no locale: std::tolower is
+// a call into the C library per character).
+inline bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) {
+        return false;
+    }
+    for (size_t i = 0; i < a.size(); ++i) {
+        char x = a[i] >= 'A' && a[i] <= 'Z' ? static_cast<char>(a[i] + 32) : a[i];
+        char y = b[i] >= 'A' && b[i] <= 'Z' ? static_cast<char>(b[i] + 32) : b[i];
+        if (x != y) {
+            return false;
+        }
+    }
+    return true;
+}
+
 // Parses the request line and headers at the front of `buf`. On kDone, `consumed` is the
 // size of the head. On kError, `error` says why (sent back as a 400).
 ParseStatus parse_head(std::string_view buf, Request& req, size_t& consumed, std::string& error);

@@ -10,6 +10,8 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <charconv>
+
 #include "base/log.h"
 #include "kv/server_impl.h"
 
@@ -275,11 +277,18 @@ void ServerImpl::send(Conn& c, std::string bytes, uint64_t seq) {
 
 void ServerImpl::send_response(Conn& c, int status, std::string_view body, uint64_t seq,
                                const char* type) {
-    std::string r =
-        fmt::format("HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\n{}\r\n", status,
-                    http::status_text(status), type, body.size(),
-                    c.req.keep_alive && !c.closing ? "" : "Connection: close\r\n");
-    r += body;
+    char num[24];
+    std::string r;
+    r.reserve(128 + body.size());
+    r.append("HTTP/1.1 ").append(num, std::to_chars(num, num + sizeof num, status).ptr);
+    r.append(" ").append(http::status_text(status)).append("\r\nContent-Type: ").append(type);
+    r.append("\r\nContent-Length: ")
+        .append(num, std::to_chars(num, num + sizeof num, body.size()).ptr)
+        .append("\r\n");
+    if (!c.req.keep_alive || c.closing) {
+        r.append("Connection: close\r\n");
+    }
+    r.append("\r\n").append(body);
     send(c, std::move(r), seq);
 }
 
