@@ -12,4 +12,6 @@ for args in "--bogus" "--runs" "2x" "-1" "--endpoint" "--client-cpus" "--client-
     [ "$rc" -eq 2 ] || fail "'$args' exited $rc: $out"
     echo "$out" | grep -q '^usage: kv_bench' || fail "'$args' printed: $out"
 done
+out=$("$bench" --client-cpus 0-x 2>&1)
+echo "$out" | grep -q "^kv_bench: --client-cpus '0-x': bad CPU range" || fail "bad list printed: $out"
 echo ok

@@ -383,8 +383,14 @@ int main(int argc, char** argv) {
             etcd_fifo = true;
         } else if (a == "--no-load") {
             no_load = true;
-        } else if (a == "--client-cpus" && i + 1 < argc && parse_cpu_list(argv[i + 1])) {
-            client_cpus = *parse_cpu_list(argv[++i]);
+        } else if (a == "--client-cpus" && i + 1 < argc) {
+            auto cpus = parse_cpu_list(argv[++i]);
+            if (!cpus) {
+                std::fprintf(stderr, "kv_bench: --client-cpus '%s': %s\n%s", argv[i],
+                             cpus.error().str().c_str(), kUsage);
+                return 2;
+            }
+            client_cpus = std::move(*cpus);
         } else if (auto s = parse_seconds(a)) {
             seconds = *s;
         } else {
