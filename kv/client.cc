@@ -31,7 +31,7 @@ void set_socket_timeout(int fd, std::chrono::milliseconds t) {
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-// The value of header `name` (lower case) in a response head, trimmed; nothing if absent.
+// The value of header `name` (any case) in a response head, trimmed; nothing if absent.
 std::optional<std::string_view> header(std::string_view head, std::string_view name) {
     size_t eol = head.find("\r\n");
     while (eol != std::string_view::npos) {
@@ -160,6 +160,7 @@ Result<HttpResponse> Client::read_response(bool stream,
             return fail(Error::msg("connection closed by server"));
         }
         buf_.append(tmp, static_cast<size_t>(n));
+        received_ = true;
         return ok();
     };
     size_t head_end;
@@ -176,7 +177,10 @@ Result<HttpResponse> Client::read_response(bool stream,
     bool close = header_is(head, "connection", "close");
     size_t cl = 0;
     if (auto v = header(head, "content-length")) {
-        std::from_chars(v->data(), v->data() + v->size(), cl);
+        auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), cl);
+        if (ec != std::errc() || end != v->data() + v->size()) {
+            return fail(Error::msg("malformed response: Content-Length '{}'", *v));
+        }
     }
     buf_.erase(0, head_end + 4);
     if (chunked) {
@@ -221,18 +225,21 @@ Result<HttpResponse> Client::read_response(bool stream,
 }
 
 Result<HttpResponse> Client::post(const std::string& path, const std::string& body) {
-    // One retry: a keep-alive connection the server closed while idle fails on first use.
+    // One retry, for a keep-alive connection the server closed while it was idle: that fails
+    // on first use, before any byte of a response. A fresh connection, or a response that
+    // started and then went wrong, is not retried (the request may have been applied).
     for (int attempt = 0;; ++attempt) {
+        bool reused = static_cast<bool>(fd_);
         GANTRY_TRY(ensure_connected());
+        received_ = false;
         auto st = write_all(fd_.get(), request(path, body));
         auto r = st ? read_response(false, nullptr) : Result<HttpResponse>(fail(st.error()));
-        if (r || attempt == 1) {
-            if (!r) {
-                fd_.reset();
-            }
+        if (!r) {
+            fd_.reset();
+        }
+        if (r || attempt == 1 || !reused || received_) {
             return r;
         }
-        fd_.reset();
     }
 }
 

@@ -54,6 +54,7 @@ class Client {
     std::chrono::milliseconds connect_timeout_{5000};
     Fd fd_;
     std::string buf_;
+    bool received_ = false;  // bytes of the current response arrived
 };
 
 }  // namespace gantry::kv

@@ -1,5 +1,7 @@
 // kv::Client's connect timeout: an endpoint that never answers the handshake must fail the
-// call after the configured time, not after the kernel's two minutes of SYN retries.
+// call after the configured time, not after the kernel's two minutes of SYN retries. And its
+// reading of responses (ClientResponse): headers in any case, bad heads as clear errors, and
+// the one retry, only for a kept-alive connection the server had closed.
 #include "kv/client.h"
 
 #include <fcntl.h>
@@ -11,6 +13,8 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <string>
+#include <thread>
 #include <vector>
 
 #include "kv/connect.h"
@@ -140,6 +144,127 @@ TEST(ClientConnect, ConnectsAndRestoresBlockingMode) {
     ASSERT_FALSE(st);
     EXPECT_NE(st.error().str().find("refused"), std::string::npos) << st.error().str();
     EXPECT_LT(Clk::now() - t0, 1s);
+}
+
+}  // namespace
+}  // namespace gantry::kv
+
+namespace gantry::kv {
+namespace {
+
+// A 127.0.0.1 server that, for each of `responses`, accepts a connection, reads one request,
+// answers with the response and closes the connection. `request` is the last request read.
+struct CannedServer {
+    Fd listener;
+    int port = 0;
+    std::thread thread;
+    std::string request;
+
+    void start(std::vector<std::string> responses) {
+        listener = Fd(::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        ASSERT_TRUE(listener);
+        sockaddr_in sa{};
+        sa.sin_family = AF_INET;
+        sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+        socklen_t len = sizeof sa;
+        ASSERT_EQ(::bind(listener.get(), reinterpret_cast<sockaddr*>(&sa), len), 0);
+        ASSERT_EQ(::listen(listener.get(), 4), 0);
+        ASSERT_EQ(::getsockname(listener.get(), reinterpret_cast<sockaddr*>(&sa), &len), 0);
+        port = ntohs(sa.sin_port);
+        thread = std::thread([this, responses = std::move(responses)] {
+            for (const std::string& response : responses) {
+                Fd c(::accept4(listener.get(), nullptr, nullptr, SOCK_CLOEXEC));
+                request.clear();
+                char buf[4096];
+                while (request.find("\r\n\r\n") == std::string::npos ||
+                       request.size() < request.find("\r\n\r\n") + 4 + body_length()) {
+                    ssize_t n = ::read(c.get(), buf, sizeof buf);
+                    if (n <= 0) {
+                        return;
+                    }
+                    request.append(buf, static_cast<size_t>(n));
+                }
+                (void)!::write(c.get(), response.data(), response.size());
+            }
+        });
+    }
+    size_t body_length() const {
+        size_t p = request.find("Content-Length: ");
+        return p == std::string::npos ? 0 : std::stoul(request.substr(p + 16));
+    }
+    ~CannedServer() {
+        if (thread.joinable()) {
+            thread.join();
+        }
+    }
+};
+
+TEST(ClientResponse, HeadersMatchInAnyCase) {
+    CannedServer s;
+    ASSERT_NO_FATAL_FAILURE(
+        s.start({"HTTP/1.1 200 OK\r\ncontent-TYPE: application/json\r\nCONTENT-LENGTH:  "
+                 "2\r\nconnection: Close\r\n\r\n{}"}));
+    Client c("127.0.0.1:" + std::to_string(s.port));
+    c.set_timeout(5s);
+    auto r = c.put("k", "v", 7);
+    ASSERT_TRUE(r) << r.error().str();
+    EXPECT_EQ(*r, "{}");
+    s.thread.join();
+    // The body written directly: base64 key and value, the lease as a string.
+    EXPECT_NE(s.request.find("POST /v3/kv/put HTTP/1.1\r\n"), std::string::npos) << s.request;
+    EXPECT_NE(s.request.find("\r\n\r\n{\"key\":\"aw==\",\"value\":\"dg==\",\"lease\":\"7\"}"),
+              std::string::npos)
+        << s.request;
+}
+
+TEST(ClientResponse, ChunkedInAnyCase) {
+    CannedServer s;
+    ASSERT_NO_FATAL_FAILURE(
+        s.start({"HTTP/1.1 200 OK\r\nTransfer-Encoding: CHUNKED\r\n\r\n2\r\n{}\r\n0\r\n\r\n"}));
+    Client c("127.0.0.1:" + std::to_string(s.port));
+    c.set_timeout(5s);
+    auto r = c.get("k", true);
+    ASSERT_TRUE(r) << r.error().str();
+    EXPECT_EQ(*r, "{}");
+    s.thread.join();
+    EXPECT_NE(s.request.find("{\"key\":\"aw==\",\"range_end\":\"bA==\"}"), std::string::npos)
+        << s.request;
+}
+
+TEST(ClientResponse, BadContentLengthIsAnError) {
+    CannedServer s;
+    ASSERT_NO_FATAL_FAILURE(s.start({"HTTP/1.1 200 OK\r\nContent-Length: 2x\r\n\r\n{}"}));
+    Client c("127.0.0.1:" + std::to_string(s.port));
+    c.set_timeout(5s);
+    auto r = c.del("k");
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().str().find("malformed response: Content-Length '2x'"), std::string::npos)
+        << r.error().str();
+}
+
+TEST(ClientResponse, BadStatusLineIsAnError) {
+    CannedServer s;
+    ASSERT_NO_FATAL_FAILURE(s.start({"HTTP/1.1 OK\r\n\r\n"}));
+    Client c("127.0.0.1:" + std::to_string(s.port));
+    c.set_timeout(5s);
+    auto r = c.get("k");
+    ASSERT_FALSE(r);
+    EXPECT_NE(r.error().str().find("malformed response"), std::string::npos) << r.error().str();
+}
+
+// The server closes a keep-alive connection after its answer (without "Connection: close"):
+// the next call finds it closed before any byte of a response and retries once on a new one.
+TEST(ClientResponse, AClosedKeepAliveConnectionIsRetriedOnce) {
+    CannedServer s;
+    std::string ok = "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}";
+    ASSERT_NO_FATAL_FAILURE(s.start({ok, ok}));
+    Client c("127.0.0.1:" + std::to_string(s.port));
+    c.set_timeout(5s);
+    ASSERT_TRUE(c.put("a", "1"));
+    auto r = c.put("b", "2");
+    ASSERT_TRUE(r) << r.error().str();
+    s.thread.join();
+    EXPECT_NE(s.request.find("\"key\":\"Yg==\""), std::string::npos) << s.request;
 }
 
 }  // namespace
