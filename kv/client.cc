@@ -8,7 +8,6 @@
 #include <unistd.h>
 
 #include <charconv>
-#include <optional>
 #include <string_view>
 
 #include "kv/connect.h"
@@ -31,30 +30,8 @@ void set_socket_timeout(int fd, std::chrono::milliseconds t) {
     ::setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
 }
 
-// The value of header `name` (any case) in a response head, trimmed; nothing if absent.
-std::optional<std::string_view> header(std::string_view head, std::string_view name) {
-    size_t eol = head.find("\r\n");
-    while (eol != std::string_view::npos) {
-        head.remove_prefix(eol + 2);
-        eol = head.find("\r\n");
-        std::string_view line = head.substr(0, eol);
-        size_t colon = line.find(':');
-        if (colon != std::string_view::npos && http::iequals(line.substr(0, colon), name)) {
-            std::string_view v = line.substr(colon + 1);
-            while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) {
-                v.remove_prefix(1);
-            }
-            while (!v.empty() && (v.back() == ' ' || v.back() == '\t')) {
-                v.remove_suffix(1);
-            }
-            return v;
-        }
-    }
-    return std::nullopt;
-}
-
 bool header_is(std::string_view head, std::string_view name, std::string_view value) {
-    auto v = header(head, name);
+    auto v = http::header(head, name);
     return v && http::iequals(*v, value);
 }
 
@@ -176,7 +153,7 @@ Result<HttpResponse> Client::read_response(bool stream,
     bool chunked = header_is(head, "transfer-encoding", "chunked");
     bool close = header_is(head, "connection", "close");
     size_t cl = 0;
-    if (auto v = header(head, "content-length")) {
+    if (auto v = http::header(head, "content-length")) {
         auto [end, ec] = std::from_chars(v->data(), v->data() + v->size(), cl);
         if (ec != std::errc() || end != v->data() + v->size()) {
             return fail(Error::msg("malformed response: Content-Length '{}'", *v));

@@ -4,8 +4,9 @@
 //
 // FMT_STATIC_THOUSANDS_SEPARATOR: fmt's locale support ("{:L}", which gantry-kv never
 // uses) is what referenced std::locale, and through it the static link took libstdc++'s
-// whole locale machinery (every facet for char and wchar_t): 330 KB of text, nearly all of
-// it resident (fault-around maps the 64 KiB around each touched page).
+// whole locale machinery (every facet for char and wchar_t): without it the text is 550 KB
+// smaller (1,995 -> 1,446 KB), and nearly all of the text is resident (fault-around maps
+// the 64 KiB around each touched page).
 #define FMT_STATIC_THOUSANDS_SEPARATOR ','
 #include <fmt/format.h>
 

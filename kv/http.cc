@@ -87,6 +87,20 @@ ParseStatus parse_head(std::string_view buf, Request& req, size_t& consumed, std
     return ParseStatus::kDone;
 }
 
+std::optional<std::string_view> header(std::string_view head, std::string_view name) {
+    size_t eol = head.find("\r\n");
+    while (eol != std::string_view::npos) {
+        head.remove_prefix(eol + 2);
+        eol = head.find("\r\n");
+        std::string_view line = head.substr(0, eol);
+        size_t colon = line.find(':');
+        if (colon != std::string_view::npos && iequals(trim(line.substr(0, colon)), name)) {
+            return trim(line.substr(colon + 1));
+        }
+    }
+    return std::nullopt;
+}
+
 size_t decode_chunked(std::string_view buf, std::string& out, bool& finished, bool& error) {
     size_t pos = 0;
     while (!finished) {

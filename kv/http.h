@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -38,6 +39,11 @@ inline bool iequals(std::string_view a, std::string_view b) {
 // Parses the request line and headers at the front of `buf`. On kDone, `consumed` is the
 // size of the head. On kError, `error` says why (sent back as a 400).
 ParseStatus parse_head(std::string_view buf, Request& req, size_t& consumed, std::string& error);
+
+// The value of header `name` (any case) in a message head (the start line, then header
+// lines, without the final empty line), trimmed; nothing if absent. For responses, which
+// the client reads; requests go through parse_head.
+std::optional<std::string_view> header(std::string_view head, std::string_view name);
 
 // Decodes as much of a chunked body as `buf` holds, appending data to `out`. Returns the
 // bytes consumed; sets `finished` at the terminating chunk and `error` on bad framing.

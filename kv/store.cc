@@ -37,7 +37,7 @@ class Store::WriteTxn {
     int64_t view_rev() const { return rev_; }
     bool changed() const { return !events_.empty(); }
 
-    void put(const std::string& key, std::string value, int64_t lease) {
+    void put(const std::string& key, std::string_view value, int64_t lease) {
         auto [it, inserted] = s_.index_.try_emplace(key);
         History& h = it->second;
         Event ev;
@@ -514,9 +514,11 @@ ApiResult<void> Store::apply_txn(const TxnRequest& t, const std::vector<bool>& p
                 if (p.prev_kv && cur != nullptr) {
                     r.put.prev_kv = to_kv(p.key, *cur);
                 }
-                std::string value = p.ignore_value ? std::string(cur->value()) : p.value;
+                // The view into cur's value stays valid while put() grows the history: the
+                // bytes are the version's own allocation, which moves with it.
+                std::string_view value = p.ignore_value ? cur->value() : p.value;
                 int64_t lease = p.ignore_lease ? cur->lease : p.lease;
-                w.put(p.key, std::move(value), lease);
+                w.put(p.key, value, lease);
                 r.put.header.revision = w.read_rev();
                 break;
             }
