@@ -4,7 +4,7 @@
 //   build/bench/kv/kv_bench [seconds-per-test] [--runs N] [--gantry-only | --etcd-only]
 //                           [--endpoint HOST:PORT [--only TEST] [--no-load]]
 //                           [--gantry-normal] [--etcd-fifo] [--gantry-arg ARG]...
-//                           [--client-cpus LIST]
+//                           [--client-cpus LIST] [--no-floor]
 // With --runs N both servers are started fresh N times and every row is the median. Both
 // run side by side; each timed test runs in slices, the two servers taking turns. --endpoint runs
 // the timed tests against a server that is already running (for perf/strace), without the RSS row;
@@ -16,6 +16,12 @@
 // 100, 20 ranges over that prefix, 1,000 single-key ranges. RSS is read right after it, so
 // both servers hold the same data; the timed tests that follow write as many versions as
 // each server manages in the time, which would make the faster one look fatter.
+//
+// A third server takes turns in the one-client put test: floor_server (floor_server.cc),
+// which only reads a request, appends its body with the same durable write as gantry-kv's
+// WAL and answers, run with gantry-kv's scheduling policy and CPUs. Nothing can answer one
+// client's durable puts with much less work, so it shows how far from that gantry-kv is and
+// what ratio to etcd is possible at all on the machine. --no-floor skips it.
 #include <sched.h>
 
 #include <atomic>
@@ -49,6 +55,7 @@ bool etcd_fifo = false;
 // where put1's one client runs against gantry-kv (pinned to the disk's interrupt CPU)
 // moves its rate by a quarter; unset, the scheduler places the clients (docs/kv.md).
 std::set<int> client_cpus;
+bool floor_server = true;  // --no-floor: false
 
 // Pins the calling thread to client_cpus, if set.
 void pin_client_thread() {
@@ -64,6 +71,21 @@ void pin_client_thread() {
         std::perror("kv_bench: sched_setaffinity of a client thread");
         std::exit(1);
     }
+}
+
+// `pid` gets the scheduling policy and the CPUs of `like`.
+bool schedule_like(pid_t pid, pid_t like) {
+    sched_param p{};
+    cpu_set_t cpus;
+    int policy = ::sched_getscheduler(like);
+    if (policy < 0 || ::sched_getparam(like, &p) < 0 ||
+        ::sched_getaffinity(like, sizeof cpus, &cpus) < 0 ||
+        ::sched_setscheduler(pid, policy, &p) < 0 ||
+        ::sched_setaffinity(pid, sizeof cpus, &cpus) < 0) {
+        std::perror("kv_bench: scheduling floor_server like gantry-kv");
+        return false;
+    }
+    return true;
 }
 
 // Every thread of `pid` (and the threads it starts later, which inherit it) to SCHED_FIFO 1.
@@ -263,37 +285,47 @@ double median(std::vector<double> v) {
 constexpr int kSlices = 4;
 
 struct Server {
-    bool etcd = false;
+    enum Kind { gantry, etcd, floor } kind = gantry;
     std::string dir;
     Child child;
     std::string ep;
     Results r{};
+
+    const char* name() const {
+        return kind == etcd ? "etcd" : kind == floor ? "floor_server" : "gantry-kv";
+    }
 };
 
 // Fresh servers for each run, so earlier runs' data does not inflate RSS or slow ranges.
 // Returns false if one did not start or failed the load.
 bool run_fresh(std::vector<Server>& servers) {
     for (auto& s : servers) {
-        s.dir = temp_dir(s.etcd ? "kv-bench-etcd" : "kv-bench-gkv");
+        s.dir = temp_dir(s.kind == Server::etcd    ? "kv-bench-etcd"
+                         : s.kind == Server::floor ? "kv-bench-floor"
+                                                   : "kv-bench-gkv");
         int port = free_port(), peer = free_port();
-        s.child =
-            s.etcd ? start_etcd(port, peer, s.dir) : start_gantry_kv(port, s.dir, gantry_args);
+        s.child = s.kind == Server::etcd    ? start_etcd(port, peer, s.dir)
+                  : s.kind == Server::floor ? Child({GANTRY_FLOOR_BIN, std::to_string(port), s.dir})
+                                            : start_gantry_kv(port, s.dir, gantry_args);
         s.ep = "127.0.0.1:" + std::to_string(port);
     }
     bool ok = true;
     for (auto& s : servers) {
         if (!wait_ready(s.ep, std::chrono::seconds(30))) {
-            std::fprintf(stderr, "%s did not start\n", s.etcd ? "etcd" : "gantry-kv");
+            std::fprintf(stderr, "%s did not start\n", s.name());
             ok = false;
         }
     }
     for (auto& s : servers) {
-        if (ok && s.etcd && etcd_fifo) {
+        if (ok && s.kind == Server::etcd && etcd_fifo) {
             ok = make_fifo(s.child.pid());
+        }
+        if (ok && s.kind == Server::floor) {
+            ok = schedule_like(s.child.pid(), servers[0].child.pid());  // gantry-kv's
         }
     }
     for (auto& s : servers) {
-        ok = ok && fixed_load(s.ep);
+        ok = ok && (s.kind == Server::floor || fixed_load(s.ep));
     }
     if (ok) {
         // Both servers give memory back lazily (glibc trim when idle, Go's scavenger):
@@ -310,6 +342,9 @@ bool run_fresh(std::vector<Server>& servers) {
                 for (size_t j = 0; j < servers.size(); ++j) {
                     size_t i = (j + static_cast<size_t>(k)) % servers.size();
                     auto& s = servers[i];
+                    if (s.kind == Server::floor && std::string_view(test) != "put1") {
+                        continue;  // it only answers puts, one client at a time
+                    }
                     double cpu0 = cpu_ns(s.child.pid());
                     Results x = timed(s.ep, test);
                     double cpu = cpu_ns(s.child.pid()) - cpu0;
@@ -343,7 +378,8 @@ bool run_fresh(std::vector<Server>& servers) {
 constexpr const char* kUsage =
     "usage: kv_bench [SECONDS-PER-TEST] [--runs N] [--gantry-only | --etcd-only]\n"
     "                [--endpoint HOST:PORT [--only put1|put16|range1|prefix|watch] [--no-load]]\n"
-    "                [--gantry-normal] [--etcd-fifo] [--gantry-arg ARG]... [--client-cpus LIST]\n";
+    "                [--gantry-normal] [--etcd-fifo] [--gantry-arg ARG]... [--client-cpus LIST]\n"
+    "                [--no-floor]\n";
 
 // A positive number of seconds, or nothing (a flag, garbage, trailing characters).
 std::optional<double> parse_seconds(const std::string& a) {
@@ -381,6 +417,8 @@ int main(int argc, char** argv) {
             gantry_args.push_back(argv[++i]);
         } else if (a == "--etcd-fifo") {
             etcd_fifo = true;
+        } else if (a == "--no-floor") {
+            floor_server = false;
         } else if (a == "--no-load") {
             no_load = true;
         } else if (a == "--client-cpus" && i + 1 < argc) {
@@ -412,19 +450,28 @@ int main(int argc, char** argv) {
             r.put1, r.put16, r.range1, r.prefix5000, r.watch_us);
         return 0;
     }
-    std::vector<Results> rg, re;
+    // gantry-kv first: the floor copies its scheduling.
+    std::vector<Server::Kind> kinds;
+    if (!etcd_only) {
+        kinds.push_back(Server::gantry);
+    }
+    if (!gantry_only) {
+        kinds.push_back(Server::etcd);
+    }
+    if (floor_server && kinds.size() == 2) {
+        kinds.push_back(Server::floor);
+    }
+    std::vector<Results> rg, re, rf;
     for (int i = 0; i < runs; ++i) {
         std::vector<Server> servers;
-        for (bool etcd : {false, true}) {
-            if (!((etcd && gantry_only) || (!etcd && etcd_only))) {
-                servers.emplace_back().etcd = etcd;
-            }
+        for (auto kind : kinds) {
+            servers.emplace_back().kind = kind;
         }
         if (!run_fresh(servers)) {
             return 1;
         }
         for (auto& s : servers) {
-            (s.etcd ? re : rg).push_back(s.r);
+            (s.kind == Server::etcd ? re : s.kind == Server::floor ? rf : rg).push_back(s.r);
         }
     }
     auto col = [](const std::vector<Results>& v, double Results::*f) {
@@ -448,5 +495,10 @@ int main(int argc, char** argv) {
     row("server CPU us/put, 1 client", &Results::cpu_put1_us, true);
     row("server CPU us/put, 16 clnts", &Results::cpu_put16_us, true);
     row("RSS MiB after fixed load", &Results::rss, true);
+    if (!rf.empty()) {
+        double f = col(rf, &Results::put1), e = col(re, &Results::put1);
+        std::printf("%-28s %12.1f %12.1f %7.2fx   gantry-kv: %.0f%% of the floor\n",
+                    "floor: puts/s, 1 client", f, e, f / e, 100 * col(rg, &Results::put1) / f);
+    }
     return 0;
 }
