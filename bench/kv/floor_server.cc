@@ -25,6 +25,8 @@
 #include <string>
 #include <string_view>
 
+#include "kv/http.h"
+
 namespace {
 
 constexpr off_t kFileBytes = 16 << 20;  // appends wrap around: only the cost matters here
@@ -35,22 +37,14 @@ constexpr size_t kMaxRequest = 1 << 20;
     std::exit(1);
 }
 
-// The value of the Content-Length header in `head`; 0 if it has none.
+// The value of the Content-Length header in `head` (without its final empty line); 0 if it
+// has none.
 size_t content_length(std::string_view head) {
-    constexpr std::string_view kName = "\r\ncontent-length:";
-    for (size_t i = 0; i + kName.size() <= head.size(); ++i) {
-        if (::strncasecmp(head.data() + i, kName.data(), kName.size()) != 0) {
-            continue;
-        }
-        size_t p = i + kName.size();
-        while (p < head.size() && head[p] == ' ') {
-            ++p;
-        }
-        size_t n = 0;
-        std::from_chars(head.data() + p, head.data() + head.size(), n);
-        return n;
+    size_t n = 0;
+    if (auto v = gantry::kv::http::header(head, "Content-Length")) {
+        std::from_chars(v->data(), v->data() + v->size(), n);
     }
-    return 0;
+    return n;
 }
 
 class Log {
@@ -159,14 +153,16 @@ int main(int argc, char** argv) {
     }
     Log log(argv[2]);
     int ls = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (ls < 0) {
+        die("socket");
+    }
     int one = 1;
     ::setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in addr{};
     addr.sin_family = AF_INET;
     addr.sin_port = htons(static_cast<uint16_t>(port));
     addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (ls < 0 || ::bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
-        ::listen(ls, 16) != 0) {
+    if (::bind(ls, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 || ::listen(ls, 16) != 0) {
         die("listen");
     }
     long revision = 1;

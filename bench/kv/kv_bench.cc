@@ -300,9 +300,7 @@ struct Server {
 // Returns false if one did not start or failed the load.
 bool run_fresh(std::vector<Server>& servers) {
     for (auto& s : servers) {
-        s.dir = temp_dir(s.kind == Server::etcd    ? "kv-bench-etcd"
-                         : s.kind == Server::floor ? "kv-bench-floor"
-                                                   : "kv-bench-gkv");
+        s.dir = temp_dir((std::string("kv-bench-") + s.name()).c_str());
         int port = free_port(), peer = free_port();
         s.child = s.kind == Server::etcd    ? start_etcd(port, peer, s.dir)
                   : s.kind == Server::floor ? Child({GANTRY_FLOOR_BIN, std::to_string(port), s.dir})
@@ -338,13 +336,17 @@ bool run_fresh(std::vector<Server>& servers) {
         seconds = total / kSlices;
         std::vector<double> cpu1(servers.size()), cpu16(servers.size());
         for (const char* test : {"put1", "put16", "range1", "prefix", "watch"}) {
+            // The servers that take this test; the floor only answers one client's puts.
+            std::vector<size_t> takers;
+            for (size_t i = 0; i < servers.size(); ++i) {
+                if (servers[i].kind != Server::floor || std::string_view(test) == "put1") {
+                    takers.push_back(i);
+                }
+            }
             for (int k = 0; k < kSlices; ++k) {
-                for (size_t j = 0; j < servers.size(); ++j) {
-                    size_t i = (j + static_cast<size_t>(k)) % servers.size();
+                for (size_t j = 0; j < takers.size(); ++j) {
+                    size_t i = takers[(j + static_cast<size_t>(k)) % takers.size()];
                     auto& s = servers[i];
-                    if (s.kind == Server::floor && std::string_view(test) != "put1") {
-                        continue;  // it only answers puts, one client at a time
-                    }
                     double cpu0 = cpu_ns(s.child.pid());
                     Results x = timed(s.ep, test);
                     double cpu = cpu_ns(s.child.pid()) - cpu0;
@@ -461,7 +463,8 @@ int main(int argc, char** argv) {
     if (floor_server && kinds.size() == 2) {
         kinds.push_back(Server::floor);
     }
-    std::vector<Results> rg, re, rf;
+    std::vector<Results> by_kind[3];  // indexed by Server::Kind
+    auto &rg = by_kind[Server::gantry], &re = by_kind[Server::etcd], &rf = by_kind[Server::floor];
     for (int i = 0; i < runs; ++i) {
         std::vector<Server> servers;
         for (auto kind : kinds) {
@@ -471,7 +474,7 @@ int main(int argc, char** argv) {
             return 1;
         }
         for (auto& s : servers) {
-            (s.kind == Server::etcd ? re : s.kind == Server::floor ? rf : rg).push_back(s.r);
+            by_kind[s.kind].push_back(s.r);
         }
     }
     auto col = [](const std::vector<Results>& v, double Results::*f) {
